@@ -30,6 +30,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -268,7 +269,20 @@ class ManagedProcess:
                 self.pid_path.unlink()
             except FileNotFoundError:
                 pass
+        if not self.is_running():
+            self._remove_leftover_sockets()
         return was_running
+
+    def _remove_leftover_sockets(self) -> None:
+        """Unix sockets the process leaves behind (extra["socket_globs"]), e.g. weed's /tmp/seaweedfs-*.sock."""
+        for pattern in self.extra.get("socket_globs", []):
+            directory, _, name = str(pattern).rpartition("/")
+            for path in Path(directory or ".").glob(name):
+                try:
+                    if stat.S_ISSOCK(path.lstat().st_mode):
+                        path.unlink()
+                except OSError:
+                    pass
 
     def _wait_exit(self, timeout: float) -> bool:
         if self._popen is not None:
@@ -863,7 +877,9 @@ def start_seaweedfs(
         time.sleep(0.1)
     proc.endpoint_url = endpoint_url
     proc.extra.update(ports=ports, data_dir=str(data_dir), access_key=access_key,
-                      startup_seconds=round(time.monotonic() - started, 2))
+                      startup_seconds=round(time.monotonic() - started, 2),
+                      # weed mini leaves /tmp/seaweedfs-<component>[-grpc]-<port>.sock behind; stop() removes them.
+                      socket_globs=[f"/tmp/seaweedfs-*-{port}.sock" for port in ports.values()])
     proc.write_pid_file()
     return proc
 
