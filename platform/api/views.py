@@ -1,0 +1,113 @@
+"""HIS API: submit an image for assessment, then poll for the result."""
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.response import Response
+
+from api.base import TenantAPIView
+from api.problems import ApiProblem
+from api.serializers import assessment_location, serialize_assessment
+from inference import selectors, services
+from studies.imaging import ImageRejected
+from studies.storage import StorageUnavailable
+
+# Multipart framing and the other form fields on top of the file itself.
+_MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+_MAX_LIST_LIMIT = 200
+
+
+def _parse_sex(raw: str | None) -> str | None:
+    if raw is None or raw.strip() == "":
+        return None
+    value = raw.strip().upper()
+    if value not in {"M", "F"}:
+        raise ApiProblem(status=400, code="invalid_patient_sex", detail="patient_sex must be M or F.")
+    return value
+
+
+def _parse_age(raw: str | None) -> float | None:
+    if raw is None or str(raw).strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ApiProblem(status=400, code="invalid_chronological_age",
+                         detail="chronological_age_months must be a number of months.") from None
+    if not (0 <= value <= 300) or value != value:
+        raise ApiProblem(status=400, code="invalid_chronological_age",
+                         detail="chronological_age_months must be between 0 and 300 months.")
+    return value
+
+
+def _too_large() -> ApiProblem:
+    limit_mib = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
+    return ApiProblem(status=413, code="file_too_large",
+                      detail=f"The file is larger than the {limit_mib:g} MiB limit.")
+
+
+class AssessmentCollectionView(TenantAPIView):
+    """POST: submit a file for an assessment (202). GET: the hospital's recent assessments."""
+
+    def post(self, request):
+        # Refuse an oversized body before reading it into memory or onto disk.
+        declared = request.META.get("CONTENT_LENGTH")
+        if declared and declared.isdigit() and int(declared) > settings.MAX_UPLOAD_BYTES + _MULTIPART_OVERHEAD_BYTES:
+            raise _too_large()
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiProblem(status=400, code="file_missing",
+                             detail="Send the image as the multipart form field 'file'.")
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise _too_large()
+        model_name = (request.data.get("model") or "").strip()
+        if not model_name:
+            raise ApiProblem(status=400, code="model_missing",
+                             detail="Name the assessment in the form field 'model', e.g. bone_age.")
+        patient_sex = _parse_sex(request.data.get("patient_sex"))
+        age = _parse_age(request.data.get("chronological_age_months"))
+        data = upload.read()
+        try:
+            submission = services.assessment_submit(
+                tenant=self.tenant,
+                data=data,
+                filename=upload.name,
+                model_name=model_name,
+                patient_sex=patient_sex,
+                chronological_age_months=age,
+                submitted_by_user=self.acting_user,
+                submitted_by_api_key=self.acting_api_key,
+            )
+        except ImageRejected as exc:
+            raise ApiProblem(status=exc.http_status, code=exc.code, detail=exc.message) from None
+        except services.SubmissionRejected as exc:
+            raise ApiProblem(status=exc.http_status, code=exc.code, detail=exc.message) from None
+        except StorageUnavailable:
+            raise ApiProblem(status=503, code="storage_unavailable", headers={"Retry-After": "30"},
+                             detail="The image store is unavailable; nothing was recorded. Try again shortly.") \
+                from None
+        body = serialize_assessment(submission.assessment)
+        body["duplicate"] = not submission.created
+        status = 202 if submission.created else 200
+        return Response(body, status=status, headers={"Location": assessment_location(submission.assessment)})
+
+    def get(self, request):
+        try:
+            limit = min(int(request.query_params.get("limit", 50)), _MAX_LIST_LIMIT)
+        except ValueError:
+            raise ApiProblem(status=400, code="invalid_limit", detail="limit must be an integer.") from None
+        queryset = selectors.assessments_for_tenant(tenant=self.tenant)
+        status_filter = request.query_params.get("status")
+        if status_filter:
+            queryset = queryset.filter(status=status_filter)
+        return Response({"results": [serialize_assessment(a) for a in queryset[: max(limit, 1)]]})
+
+
+class AssessmentDetailView(TenantAPIView):
+    """GET one assessment of the caller's hospital. Another hospital's id is a 404, never a 403."""
+
+    def get(self, request, assessment_id):
+        assessment = selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
+        if assessment is None:
+            raise ApiProblem(status=404, code="assessment_not_found",
+                             detail="No assessment with this id exists for your hospital.")
+        return Response(serialize_assessment(assessment))

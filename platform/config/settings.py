@@ -1,0 +1,221 @@
+"""Django settings for the medical-imaging platform.
+
+Every value comes from an environment variable with the MIP_ prefix (parsed in config/env.py).
+MIP_ENV selects the profile: `development` (default; local dev stack defaults), `test`, or
+`production` (every secret must be given; nothing falls back to a development value).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_required,
+    env_str,
+    parse_database_url,
+)
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = SOURCE_ROOT.parent
+
+ENVIRONMENT = env_str("ENV", "development")
+IS_DEV = ENVIRONMENT in {"development", "test"}
+
+# ---------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------
+SECRET_KEY = env_required("SECRET_KEY", dev_default="dev-only-insecure-secret-key-do-not-deploy", is_dev=IS_DEV)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if IS_DEV else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Public base URL of the web app, used in Location headers of API answers and printed portal links.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "tenants",
+    "studies",
+    "inference",
+    "api",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tenants.middleware.PortalTenantMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------
+DATABASES = {
+    "default": parse_database_url(
+        env_required("DATABASE_URL", dev_default="postgres://postgres@127.0.0.1:5432/mip", is_dev=IS_DEV)
+    )
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------------------
+# Auth, sessions, security
+# ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:assessment-list"
+LOGOUT_REDIRECT_URL = "portal:login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not IS_DEV)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(REPO_ROOT / ".run" / "static"))
+
+# ---------------------------------------------------------------------------
+# Uploads
+# ---------------------------------------------------------------------------
+# Largest accepted upload. A hand radiograph is 2-30 MB; larger files are refused with 413 before parsing.
+MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
+# Spool uploads to disk above 2.5 MB so a burst of large uploads does not exhaust web-pod memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# ---------------------------------------------------------------------------
+# Object storage (S3-compatible)
+# ---------------------------------------------------------------------------
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "http://127.0.0.1:8333" if IS_DEV else None)
+S3_REGION = env_str("S3_REGION", "us-east-1")
+S3_ACCESS_KEY = env_required("S3_ACCESS_KEY", dev_default="dev-access-key", is_dev=IS_DEV)
+S3_SECRET_KEY = env_required("S3_SECRET_KEY", dev_default="dev-secret-key", is_dev=IS_DEV)
+S3_BUCKET = env_str("S3_BUCKET", "mip-studies")
+# Server-side encryption for every stored object: "AES256" (SSE-S3) or "" to leave it to the bucket policy.
+S3_SERVER_SIDE_ENCRYPTION = env_str("S3_SSE", "AES256")
+
+# ---------------------------------------------------------------------------
+# Model server (OpenVINO Model Server or the local development server)
+# ---------------------------------------------------------------------------
+# "kserve" (KServe v2 gRPC, OVMS 2026.3 and newer) or "tfs" (TensorFlow-Serving gRPC via ovmsclient,
+# OVMS 2026.2.x and older).
+MODEL_SERVER_API = env_str("MODEL_SERVER_API", "kserve")
+MODEL_SERVER_URL = env_str("MODEL_SERVER_URL", "127.0.0.1:9000")
+MODEL_SERVER_TIMEOUT_S = env_float("MODEL_SERVER_TIMEOUT_S", 30.0)
+# Where the platform reads model cards (precision, demo flag, checksums) for the versions it requests.
+MODEL_REPOSITORY_DIR = Path(env_str("MODEL_REPOSITORY_DIR", str(REPO_ROOT / "model_repository")))
+# The version of each model that answers new assessments, e.g. "bone_age=1". Issue #4 replaces this with
+# the registry and per-hospital rollout.
+MODEL_VERSIONS = dict(
+    item.split("=", 1) for item in env_list("MODEL_VERSIONS", ["bone_age=1"]) if "=" in item
+)
+
+# Retries of transient model-server failures: exponential backoff from INFERENCE_RETRY_BASE_S,
+# capped at INFERENCE_RETRY_MAX_S per wait, at most INFERENCE_MAX_RETRIES retries. The defaults give a
+# retry window of about 5 minutes before an assessment fails with `model_server_unavailable`.
+INFERENCE_MAX_RETRIES = env_int("INFERENCE_MAX_RETRIES", 8)
+INFERENCE_RETRY_BASE_S = env_float("INFERENCE_RETRY_BASE_S", 2.0)
+INFERENCE_RETRY_MAX_S = env_float("INFERENCE_RETRY_MAX_S", 60.0)
+
+# ---------------------------------------------------------------------------
+# Celery
+# ---------------------------------------------------------------------------
+CELERY_BROKER_URL = env_required("BROKER_URL", dev_default="amqp://guest:guest@127.0.0.1:5672//", is_dev=IS_DEV)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "inference")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None  # outcomes live in PostgreSQL, never in a result backend
+CELERY_TASK_IGNORE_RESULT = True
+# Ack after the task finishes, and requeue if the worker dies mid-task, so no assessment is lost.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT_S", 300)
+CELERY_TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT_S", 360)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing must not hang a web request for long when the broker is down; the assessment stays queued
+# and the requeue sweep (inference.tasks.requeue_stale_assessments) publishes it later.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-assessments": {
+        "task": "inference.tasks.requeue_stale_assessments",
+        "schedule": 60.0,
+    },
+}
+# Assessments still `queued` this long after submission are published again (a lost publish or message).
+REQUEUE_STALE_AFTER_S = env_int("REQUEUE_STALE_AFTER_S", 120)
+
+# ---------------------------------------------------------------------------
+# REST framework
+# ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.JSONParser",
+    ],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# ---------------------------------------------------------------------------
+# Logging: structured enough to operate, never patient data (no names, IDs, dates, pixel values).
+# ---------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # pydicom warns with tag values of malformed files; those can include patient data.
+        "pydicom": {"level": "ERROR"},
+    },
+}

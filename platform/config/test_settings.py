@@ -1,0 +1,18 @@
+"""Test settings: the real services (PostgreSQL, RabbitMQ, SeaweedFS, the local model server), made fast.
+
+The test suite's fixtures start a private S3 server and model server on free ports and patch the
+corresponding settings; values here are only what differs from development.
+"""
+import os
+
+os.environ.setdefault("MIP_ENV", "test")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never outside tests
+# A queue of the test run's own, so a developer's running worker never consumes test tasks.
+CELERY_TASK_DEFAULT_QUEUE = f"test-inference-{os.getpid()}"
+INFERENCE_RETRY_BASE_S = 0.2
+INFERENCE_RETRY_MAX_S = 1.0
+INFERENCE_MAX_RETRIES = 3
+MODEL_SERVER_TIMEOUT_S = 10.0

@@ -1,0 +1,187 @@
+"""Writes on assessments: submission, and the state changes the worker makes."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from inference.catalog import MissingAssessmentInput, get_assessment_model, load_model_card
+from inference.models import Assessment
+from studies.imaging import ImageRejected, ParsedImage, check_fit_for_model, parse_upload
+from studies.services import image_ingest
+from tenants.models import ApiKey, Tenant
+
+logger = logging.getLogger(__name__)
+
+
+class SubmissionRejected(Exception):
+    """A submission the platform refuses, with a stable code, a human message and an HTTP status."""
+
+    def __init__(self, code: str, message: str, http_status: int = 422):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class Submission:
+    assessment: Assessment
+    created: bool  # False when an identical, not failed, assessment already existed and is returned
+
+
+def _resolve_patient_inputs(
+    parsed: ParsedImage, patient_sex: str | None, chronological_age_months: float | None
+) -> tuple[str, float | None]:
+    """The submitter's values override the DICOM header; the header fills what they leave out."""
+    sex = (patient_sex or parsed.patient_sex or "").upper()
+    if sex not in {"", "M", "F"}:
+        sex = ""  # header values such as "O" (other) cannot drive a sex-specific reference
+    age = chronological_age_months if chronological_age_months is not None else parsed.patient_age_months
+    return sex, age
+
+
+def assessment_submit(
+    *,
+    tenant: Tenant,
+    data: bytes,
+    filename: str | None,
+    model_name: str,
+    patient_sex: str | None = None,
+    chronological_age_months: float | None = None,
+    submitted_by_user=None,
+    submitted_by_api_key: ApiKey | None = None,
+) -> Submission:
+    """Validate an upload, store it once, and queue an assessment of it.
+
+    Raises SubmissionRejected (unknown model, missing input), studies.imaging.ImageRejected (bad file) and
+    studies.storage.StorageUnavailable (object store down; nothing is recorded). The same file with the same
+    model and inputs, while its earlier assessment has not failed, returns that assessment (created=False),
+    so an HIS that retries a POST after a lost answer does not get, or pay for, a second assessment.
+    """
+    assessment_model = get_assessment_model(model_name)
+    if assessment_model is None:
+        raise SubmissionRejected("unknown_model", f"There is no assessment model named {model_name!r}.", 422)
+
+    parsed = parse_upload(data, filename)
+    check_fit_for_model(parsed, model_name)
+    sex, age = _resolve_patient_inputs(parsed, patient_sex, chronological_age_months)
+    if assessment_model.requires_sex and not sex:
+        raise SubmissionRejected(
+            "missing_patient_sex",
+            "Patient sex is needed for this assessment and the file does not say it: send patient_sex M or F.",
+            422,
+        )
+
+    ingested = image_ingest(tenant=tenant, data=data, parsed=parsed)
+    version = assessment_model.active_version()
+
+    with transaction.atomic():
+        if not ingested.created:
+            existing = (
+                Assessment.objects.select_for_update()
+                .filter(
+                    instance=ingested.instance,
+                    model_name=model_name,
+                    patient_sex=sex,
+                    chronological_age_months=age,
+                )
+                .exclude(status=Assessment.Status.FAILED)
+                .order_by("-created_at")
+                .first()
+            )
+            if existing is not None:
+                return Submission(assessment=existing, created=False)
+        card = load_model_card(model_name, version)
+        assessment = Assessment.objects.create(
+            tenant=tenant,
+            instance=ingested.instance,
+            model_name=model_name,
+            model_version=version,
+            model_precision=card.precision,
+            model_is_demo=card.demo,
+            patient_sex=sex,
+            chronological_age_months=age,
+            submitted_by_user=submitted_by_user,
+            submitted_by_api_key=submitted_by_api_key,
+        )
+        transaction.on_commit(lambda: assessment_enqueue(assessment=assessment))
+    return Submission(assessment=assessment, created=True)
+
+
+def assessment_enqueue(*, assessment: Assessment) -> bool:
+    """Publish the assessment's task. A broker outage is not fatal: the row stays `queued` and the periodic
+    requeue sweep publishes it again, so the submission is never lost. Returns whether it was published."""
+    from inference.tasks import run_assessment
+
+    try:
+        run_assessment.apply_async(
+            kwargs={"tenant_id": str(assessment.tenant_id), "assessment_id": str(assessment.id)},
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        )
+    except Exception as exc:  # kombu raises several unrelated types for an unreachable broker
+        logger.warning("could not publish assessment %s (%s); the requeue sweep will retry", assessment.id,
+                       type(exc).__name__)
+        return False
+    Assessment.objects.dangerously_all_tenants().filter(pk=assessment.pk).update(enqueued_at=timezone.now())
+    return True
+
+
+def assessment_start(*, assessment_id) -> Assessment | None:
+    """Move a queued (or interrupted running) assessment to running and count the attempt.
+
+    Returns None when there is nothing to do: the row is gone or already finished (a duplicate delivery).
+    """
+    with transaction.atomic():
+        assessment = Assessment.objects.select_for_update().filter(pk=assessment_id).first()
+        if assessment is None or assessment.is_terminal:
+            return None
+        assessment.status = Assessment.Status.RUNNING
+        assessment.attempts += 1
+        assessment.started_at = assessment.started_at or timezone.now()
+        assessment.save(update_fields=["status", "attempts", "started_at"])
+        return assessment
+
+
+def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version: int) -> bool:
+    """Record the result once. Returns False if another delivery already finished it."""
+    with transaction.atomic():
+        assessment = Assessment.objects.select_for_update().filter(pk=assessment_id).first()
+        if assessment is None or assessment.is_terminal:
+            return False
+        assessment.status = Assessment.Status.SUCCEEDED
+        assessment.result = result
+        assessment.model_version = served_version
+        assessment.error_code = ""
+        assessment.error_message = ""
+        assessment.finished_at = timezone.now()
+        assessment.save(
+            update_fields=["status", "result", "model_version", "error_code", "error_message", "finished_at"]
+        )
+        return True
+
+
+def assessment_fail(*, assessment_id, code: str, message: str) -> bool:
+    """End the assessment in the visible `failed` state with a reason. False if it had already finished."""
+    with transaction.atomic():
+        assessment = Assessment.objects.select_for_update().filter(pk=assessment_id).first()
+        if assessment is None or assessment.is_terminal:
+            return False
+        assessment.status = Assessment.Status.FAILED
+        assessment.error_code = code
+        assessment.error_message = message
+        assessment.finished_at = timezone.now()
+        assessment.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+        return True
+
+
+def assessment_note_retry(*, assessment_id, code: str, message: str) -> None:
+    """Keep the assessment visibly waiting (`queued`) with the reason of the last transient failure."""
+    # enqueued_at moves forward so the requeue sweep does not publish a second copy while the retry waits.
+    Assessment.objects.filter(pk=assessment_id, status=Assessment.Status.RUNNING).update(
+        status=Assessment.Status.QUEUED, error_code=code, error_message=message, enqueued_at=timezone.now()
+    )

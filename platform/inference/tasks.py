@@ -1,0 +1,179 @@
+"""Celery tasks that run assessments on the model server.
+
+Safe to run twice (state checked under a row lock; "already finished" and "row gone" are success), acked late
+(a worker that dies mid-task gets the message redelivered), transient failures retried with capped
+exponential backoff, and every other failure ends in a visible `failed` state with a code and a reason.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.utils import timezone
+
+from inference import services
+from inference.catalog import DEMO_NOTICE, get_assessment_model
+from inference.model_client import (
+    MalformedResponse,
+    ModelInputError,
+    ModelNotFound,
+    ModelServerUnavailable,
+    make_model_client,
+)
+from inference.models import Assessment
+from studies import storage
+from studies.imaging import ImageRejected, parse_upload
+from tenants.tasks import TenantTask
+
+logger = logging.getLogger(__name__)
+
+
+class TransientFailure(Exception):
+    """A dependency failed in a way worth retrying (model server or object store unavailable)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class PermanentFailure(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@functools.lru_cache(maxsize=4)
+def _model_client(api: str, url: str, timeout_s: float):
+    return make_model_client(api=api, url=url, timeout_s=timeout_s)
+
+
+def model_client():
+    """The process's model-server client, built from settings (cached; gRPC channels are thread-safe)."""
+    return _model_client(settings.MODEL_SERVER_API, settings.MODEL_SERVER_URL, settings.MODEL_SERVER_TIMEOUT_S)
+
+
+def retry_delay_s(retries_so_far: int) -> float:
+    return min(settings.INFERENCE_RETRY_MAX_S, settings.INFERENCE_RETRY_BASE_S * (2**retries_so_far))
+
+
+def _infer(assessment: Assessment) -> dict:
+    """Load the image, run the model and interpret its outputs. Raises TransientFailure or PermanentFailure."""
+    assessment_model = get_assessment_model(assessment.model_name)
+    if assessment_model is None:
+        raise PermanentFailure("unknown_model", f"The model {assessment.model_name!r} is no longer offered.")
+    instance = assessment.instance
+    try:
+        data = storage.get_image(key=instance.storage_key, expected_sha256=instance.sha256)
+    except storage.StorageUnavailable as exc:
+        raise TransientFailure("storage_unavailable", "The image store could not be reached.") from exc
+    except storage.StoredObjectMissing as exc:
+        raise PermanentFailure("image_missing", "The stored image is missing from the object store.") from exc
+    except storage.StoredObjectCorrupt as exc:
+        raise PermanentFailure("image_corrupt", "The stored image does not match its recorded checksum.") from exc
+
+    try:
+        parsed = parse_upload(data)
+    except ImageRejected as exc:
+        raise PermanentFailure(exc.code, exc.message) from exc
+    inputs = assessment_model.build_inputs(parsed, assessment.patient_sex, assessment.chronological_age_months)
+
+    try:
+        prediction = model_client().predict(
+            model_name=assessment.model_name, model_version=assessment.model_version, inputs=inputs
+        )
+    except ModelServerUnavailable as exc:
+        raise TransientFailure(
+            "model_server_unavailable", "The model server could not be reached or did not answer in time."
+        ) from exc
+    except ModelNotFound as exc:
+        raise PermanentFailure(
+            "model_version_unavailable",
+            f"The model server does not serve {assessment.model_name} version {assessment.model_version}.",
+        ) from exc
+    except ModelInputError as exc:
+        raise PermanentFailure("model_input_rejected", "The model server rejected the prepared input.") from exc
+    except MalformedResponse as exc:
+        raise PermanentFailure("model_response_malformed", "The model server's answer could not be read.") from exc
+
+    try:
+        interpretation = assessment_model.read_outputs(
+            prediction.outputs, assessment.patient_sex, assessment.chronological_age_months
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PermanentFailure("model_response_malformed", "The model's output could not be interpreted.") from exc
+
+    return {
+        **interpretation,
+        "model": {
+            "name": assessment.model_name,
+            "version": prediction.model_version,
+            "precision": assessment.model_precision,
+            "demo": assessment.model_is_demo,
+        },
+        **({"notice": DEMO_NOTICE} if assessment.model_is_demo else {}),
+    }
+
+
+@shared_task(bind=True, base=TenantTask, name="inference.tasks.run_assessment", max_retries=None)
+def run_assessment(self, *, tenant_id: str, assessment_id: str) -> None:
+    """Run one assessment. Called with ids only; the tenant is restored by TenantTask."""
+    assessment = services.assessment_start(assessment_id=assessment_id)
+    if assessment is None:
+        return  # gone or already finished: a duplicate delivery
+    # A message redelivered again and again (a worker killed by this very image, say) must end, not loop.
+    if assessment.attempts > settings.INFERENCE_MAX_RETRIES + 3:
+        services.assessment_fail(
+            assessment_id=assessment_id, code="too_many_attempts",
+            message="The assessment was interrupted too many times and was stopped.",
+        )
+        return
+    try:
+        result = _infer(assessment)
+    except TransientFailure as failure:
+        retries = self.request.retries or 0
+        if retries >= settings.INFERENCE_MAX_RETRIES:
+            services.assessment_fail(assessment_id=assessment_id, code=failure.code,
+                                     message=f"{failure.message} Gave up after {retries + 1} attempts.")
+            return
+        delay = retry_delay_s(retries)
+        logger.info("assessment %s: %s, retry %d in %.1fs", assessment_id, failure.code, retries + 1, delay)
+        services.assessment_note_retry(assessment_id=assessment_id, code=failure.code, message=failure.message)
+        raise self.retry(countdown=delay, exc=failure)
+    except PermanentFailure as failure:
+        services.assessment_fail(assessment_id=assessment_id, code=failure.code, message=failure.message)
+        return
+    except SoftTimeLimitExceeded:
+        services.assessment_fail(assessment_id=assessment_id, code="inference_timeout",
+                                 message="The assessment took longer than the platform's time limit.")
+        return
+    except Exception:
+        # A bug, not the hospital's input: visible as failed, with the stack trace in the worker log only.
+        logger.exception("assessment %s failed unexpectedly", assessment_id)
+        services.assessment_fail(assessment_id=assessment_id, code="internal_error",
+                                 message="The platform failed to complete the assessment; operators were alerted.")
+        return
+    services.assessment_succeed(assessment_id=assessment_id, result=result,
+                                served_version=result["model"]["version"])
+
+
+@shared_task(name="inference.tasks.requeue_stale_assessments")
+def requeue_stale_assessments() -> int:
+    """Publish again the assessments still queued long after their last publish (or never published).
+
+    Covers a broker outage at submission time and messages lost with a broker. Operator path: crosses
+    hospitals on purpose. Returns how many were published.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.REQUEUE_STALE_AFTER_S)
+    stale = Assessment.objects.dangerously_all_tenants().filter(status=Assessment.Status.QUEUED, created_at__lt=cutoff)
+    stale = stale.filter(enqueued_at__isnull=True) | stale.filter(enqueued_at__lt=cutoff)
+    published = 0
+    for assessment in stale.select_related("tenant")[:500]:
+        if services.assessment_enqueue(assessment=assessment):
+            published += 1
+    return published

@@ -1,0 +1,55 @@
+"""Studies and the image objects stored for them. Every row is owned by one hospital."""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import TenantOwnedModel
+
+
+class Study(TenantOwnedModel):
+    """A DICOM study (or, for PNG/JPEG uploads, a study the platform opens with a generated UID)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study_instance_uid = models.CharField(max_length=64)
+    accession_number = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "study_instance_uid"], name="study_unique_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"Study {self.study_instance_uid}"
+
+
+class ImageInstance(TenantOwnedModel):
+    """One uploaded file, stored once per hospital (content-addressed by SHA-256)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="instances")
+    series_instance_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64, blank=True, default="")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    content_type = models.CharField(max_length=64)
+    storage_key = models.CharField(max_length=512)
+    modality = models.CharField(max_length=16, blank=True, default="")
+    body_part_examined = models.CharField(max_length=64, blank=True, default="")
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    photometric_interpretation = models.CharField(max_length=32, blank=True, default="")
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True, default="")
+    # From the header, used to fill what the submitter leaves out. Patient data: never logged.
+    header_patient_sex = models.CharField(max_length=1, blank=True, default="")
+    header_patient_age_months = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="image_unique_content_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"Image {self.sha256[:12]}"

@@ -1,0 +1,39 @@
+"""Resolve the hospital of a signed-in portal user once per request and put it in context."""
+from __future__ import annotations
+
+from tenants.context import _current_tenant
+from tenants.selectors import memberships_for_user
+
+SESSION_TENANT_KEY = "mip_tenant_id"
+
+
+class PortalTenantMiddleware:
+    """Sets `request.tenant` and `request.membership` for signed-in users from their chosen membership.
+
+    The chosen hospital is kept in the session; a person who is no longer a member of it falls back to
+    their first membership. API-key requests are resolved later by the API's base view.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.tenant = None
+        request.membership = None
+        user = getattr(request, "user", None)
+        token = None
+        if user is not None and user.is_authenticated:
+            memberships = list(memberships_for_user(user=user))
+            chosen = request.session.get(SESSION_TENANT_KEY)
+            membership = next((m for m in memberships if str(m.tenant_id) == chosen), None)
+            if membership is None and memberships:
+                membership = memberships[0]
+            if membership is not None and membership.tenant.is_active:
+                request.tenant = membership.tenant
+                request.membership = membership
+                token = _current_tenant.set(membership.tenant)
+        try:
+            return self.get_response(request)
+        finally:
+            if token is not None:
+                _current_tenant.reset(token)
