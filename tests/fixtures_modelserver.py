@@ -1,0 +1,64 @@
+"""Shared pytest fixtures: a small bone-age model repository and a local model server serving it.
+
+Import the fixtures into a conftest.py or test module (``from tests.fixtures_modelserver import *``). The build
+and the server are cached per process, so importing the fixtures in several places still builds and serves once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+__all__ = ["bone_age_inputs", "local_model_server", "small_model_repository"]
+
+
+@functools.cache
+def _small_repository() -> Path:
+    from model_repository.build_models import build_bone_age
+
+    root = Path(tempfile.mkdtemp(prefix="model_repository_small_"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    build_bone_age(root, version=1, variant="small")
+    return root
+
+
+@functools.cache
+def _server():
+    from modelserver import serve
+
+    handle = serve(_small_repository() / "config.json", port=0, bind_address="127.0.0.1")
+    atexit.register(handle.stop, 1.0)
+    return handle
+
+
+def bone_age_inputs(seed: int = 0, sex: float = 1.0) -> dict[str, np.ndarray]:
+    """Synthetic radiograph-like inputs for the bone-age model (in the demo weights' calibration range)."""
+    from model_repository.builders.bone_age import synthetic_calibration_images
+
+    image = synthetic_calibration_images(np.random.default_rng(1000 + seed), count=1)
+    return {"image": image, "sex": np.array([[sex]], np.float32)}
+
+
+@pytest.fixture(scope="session")
+def small_model_repository() -> Path:
+    """Root of a model repository holding the small bone_age variant as version 1, with config.json."""
+    return _small_repository()
+
+
+@pytest.fixture(scope="session")
+def local_model_server(small_model_repository):
+    """A running local model server (port chosen by the OS) serving ``small_model_repository``.
+
+    Yields the ServerHandle: ``.url`` / ``.port`` for clients.
+    """
+    handle = _server()
+    yield handle
+    # Stop here rather than only at exit: pytest's log capture streams are closed by then.
+    handle.stop(1.0)
+    _server.cache_clear()
