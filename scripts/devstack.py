@@ -20,6 +20,8 @@ CLI::
     python scripts/devstack.py services-up   # postgres + db "mip" + rabbitmq + seaweedfs :8333 + bucket
     python scripts/devstack.py status
     python scripts/devstack.py down          # stops only what devstack started
+    python scripts/devstack.py start web --port 8000 --cwd platform -- gunicorn config.wsgi -b 127.0.0.1:8000
+    python scripts/devstack.py stop web
 """
 from __future__ import annotations
 
@@ -1051,6 +1053,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_start(args: argparse.Namespace) -> int:
+    command = list(args.argv)
+    if not command:
+        raise DevstackError("start: give the command after --, e.g. start web --port 8000 -- gunicorn ...")
+    env = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DevstackError(f"--env expects KEY=VALUE, got {item!r}")
+        env[key] = value
+    t0 = time.monotonic()
+    proc = start_background(args.name, command, env, args.cwd, args.port, run_dir=args.run_dir, timeout=args.timeout)
+    where = f" on {proc.host}:{proc.port}" if proc.port else ""
+    say(f"{args.name}: running (pid {proc.pid}){where} after {time.monotonic() - t0:.1f} s; log {proc.log_path}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    stopped = stop_background(args.name, args.run_dir)
+    say(f"{args.name}: {'stopped' if stopped else 'was not running'}")
+    return 0
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="pid files and logs (default .run/)")
@@ -1066,7 +1091,23 @@ def main(argv: Iterable[str] | None = None) -> int:
     down.set_defaults(func=cmd_down)
     status = sub.add_parser("status", help="what runs")
     status.set_defaults(func=cmd_status)
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    start = sub.add_parser("start", help="start one background process: start NAME [--port P] -- COMMAND...")
+    start.add_argument("name")
+    start.add_argument("--port", type=int, help="wait until 127.0.0.1:PORT accepts connections")
+    start.add_argument("--cwd", type=Path)
+    start.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    start.add_argument("--timeout", type=float, default=60.0)
+    start.set_defaults(func=cmd_start)
+    stop = sub.add_parser("stop", help="stop one background process started by devstack")
+    stop.add_argument("name")
+    stop.set_defaults(func=cmd_stop)
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    command: list[str] = []
+    if "--" in argv:  # `start NAME [options] -- COMMAND...`: the command is not parsed
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1 :]
+    args = parser.parse_args(argv)
+    args.argv = command
     try:
         return args.func(args)
     except DevstackError as exc:

@@ -355,3 +355,19 @@ def test_cli_status_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "postgres" in result.stdout and "s3" in result.stdout
+
+
+def test_cli_start_and_stop(tmp_path):
+    cli = [sys.executable, str(REPO_ROOT / "scripts" / "devstack.py"), "--run-dir", str(tmp_path / "run")]
+    port = devstack.free_port()
+    started = subprocess.run(
+        [*cli, "start", "web", "--port", str(port), "--env", "DEVSTACK_MARK=1", "--", *_http_server_argv(port, tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert started.returncode == 0, started.stderr
+    proc = devstack.load_background("web", tmp_path / "run")
+    assert proc is not None and devstack.port_open(LOCALHOST, port)
+    assert b"DEVSTACK_MARK=1" in Path(f"/proc/{proc.pid}/environ").read_bytes()
+    stopped = subprocess.run([*cli, "stop", "web"], capture_output=True, text=True, timeout=60)
+    assert "web: stopped" in stopped.stdout
+    assert _wait_closed(port)
