@@ -57,7 +57,7 @@ def test_truncated_dicom_is_refused(his_a):
 
 def test_hand_dicom_cut_in_half_is_a_truncated_dicom(his_a):
     data = HAND_DX.read_bytes()
-    _assert_problem(_post(his_a, data[: len(data) // 2]), 422, "truncated_dicom")
+    _assert_problem(_post(his_a, data[: len(data) // 2]), 400, "truncated_dicom")
 
 
 def test_dicom_without_pixel_data_is_refused(his_a):
