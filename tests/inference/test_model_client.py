@@ -25,7 +25,7 @@ APIS = ["tfs", "kserve"]
 
 
 @pytest.fixture(params=APIS)
-def client(request, local_model_server):
+def model_client(request, local_model_server):
     c = make_model_client(request.param, local_model_server.url, timeout_s=10.0)
     yield c
     c.close()
@@ -37,9 +37,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_predict_returns_named_outputs_with_model_and_version(client, small_model_repository):
+def test_predict_returns_named_outputs_with_model_and_version(model_client, small_model_repository):
     inputs = bone_age_inputs(seed=11)
-    result = client.predict(MODEL, 1, inputs)
+    result = model_client.predict(MODEL, 1, inputs)
     assert isinstance(result, PredictResult)
     assert result.model_name == MODEL and result.model_version == 1
     assert set(result.outputs) == {OUTPUT}
@@ -58,29 +58,29 @@ def test_both_apis_give_identical_results(local_model_server):
                                       ks.predict(MODEL, 1, inputs).outputs[OUTPUT])
 
 
-def test_is_model_ready_true_for_served_version_false_for_unknown(client):
-    assert client.is_model_ready(MODEL, 1) is True
-    assert client.is_model_ready(MODEL, 99) is False
-    assert client.is_model_ready("no_such_model", 1) is False
+def test_is_model_ready_true_for_served_version_false_for_unknown(model_client):
+    assert model_client.is_model_ready(MODEL, 1) is True
+    assert model_client.is_model_ready(MODEL, 99) is False
+    assert model_client.is_model_ready("no_such_model", 1) is False
 
 
-def test_unknown_model_or_version_raises_model_not_found(client):
+def test_unknown_model_or_version_raises_model_not_found(model_client):
     with pytest.raises(ModelNotFound) as err:
-        client.predict("no_such_model", 1, bone_age_inputs())
+        model_client.predict("no_such_model", 1, bone_age_inputs())
     assert err.value.code == "NOT_FOUND" and "Model with requested name is not found" in str(err.value)
     with pytest.raises(ModelNotFound, match="Model with requested version is not found"):
-        client.predict(MODEL, 99, bone_age_inputs())
+        model_client.predict(MODEL, 99, bone_age_inputs())
 
 
-def test_wrong_shape_or_dtype_raises_model_input_error(client):
+def test_wrong_shape_or_dtype_raises_model_input_error(model_client):
     inputs = bone_age_inputs()
     with pytest.raises(ModelInputError, match="Invalid input shape") as err:
-        client.predict(MODEL, 1, {**inputs, "image": inputs["image"][:, :, :100, :100]})
+        model_client.predict(MODEL, 1, {**inputs, "image": inputs["image"][:, :, :100, :100]})
     assert err.value.code == "INVALID_ARGUMENT"
     with pytest.raises(ModelInputError, match="Invalid input precision"):
-        client.predict(MODEL, 1, {**inputs, "sex": inputs["sex"].astype(np.float64)})
+        model_client.predict(MODEL, 1, {**inputs, "sex": inputs["sex"].astype(np.float64)})
     with pytest.raises(ModelInputError, match="Missing input|Invalid number of inputs"):
-        client.predict(MODEL, 1, {"image": inputs["image"]})
+        model_client.predict(MODEL, 1, {"image": inputs["image"]})
 
 
 def test_model_errors_are_model_server_errors():
@@ -97,19 +97,19 @@ def test_server_down_raises_model_server_unavailable(api):
             c.is_model_ready(MODEL, 1)
 
 
-def test_deadline_exceeded_raises_model_server_unavailable(client):
+def test_deadline_exceeded_raises_model_server_unavailable(model_client):
     with pytest.raises(ModelServerUnavailable) as err:
-        client.predict(MODEL, 1, bone_age_inputs(), timeout_s=0.000_01)
+        model_client.predict(MODEL, 1, bone_age_inputs(), timeout_s=0.000_01)
     assert err.value.code == "DEADLINE_EXCEEDED"
 
 
-def test_version_and_name_must_be_explicit(client):
+def test_version_and_name_must_be_explicit(model_client):
     with pytest.raises(ValueError):
-        client.predict(MODEL, 0, bone_age_inputs())
+        model_client.predict(MODEL, 0, bone_age_inputs())
     with pytest.raises(ValueError):
-        client.predict("", 1, bone_age_inputs())
+        model_client.predict("", 1, bone_age_inputs())
     with pytest.raises(TypeError):
-        client.predict(MODEL, 1, {"image": [[0.0]]})
+        model_client.predict(MODEL, 1, {"image": [[0.0]]})
 
 
 def test_unknown_api_is_rejected():
