@@ -105,3 +105,32 @@ def test_stored_object_is_the_original_bytes_encrypted_at_rest(his_a, hospital_a
     assert hashlib.sha256(data).hexdigest() == hashlib.sha256(HAND_DX.read_bytes()).hexdigest()
     assert stored.get("ServerSideEncryption") == "AES256"
     assert instance.modality == "DX"
+
+
+def test_patient_identifiers_never_reach_the_logs(his_a, celery_worker, caplog, tmp_path):
+    """A DICOM with a patient name and ID goes through upload, worker and result; neither appears in any log."""
+    import logging
+
+    import pydicom
+
+    dataset = pydicom.dcmread(HAND_DX)
+    dataset.PatientName = "Zhang^Xiaoling"
+    dataset.PatientID = "MRN-5550123"
+    dataset.PatientBirthDate = "20150314"
+    dataset.StudyDate = "20251110"
+    identified = tmp_path / "identified.dcm"
+    dataset.save_as(identified)
+
+    caplog.set_level(logging.DEBUG)
+    with identified.open("rb") as handle:
+        response = his_a.post("/api/v1/assessments", {"file": handle, "model": "bone_age"}, format="multipart")
+    assert response.status_code == 202, response.content
+    done = wait_for_status(his_a, response["Location"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded"
+    # The age came from the header dates, so the header was really read.
+    assert done["chronological_age_months"] is not None
+
+    logged = caplog.text + "\n".join(str(record.args) for record in caplog.records)
+    for identifier in ("Zhang", "Xiaoling", "MRN-5550123", "20150314"):
+        assert identifier not in logged
+    assert "Zhang" not in response.content.decode()

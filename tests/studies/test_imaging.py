@@ -460,7 +460,7 @@ def test_rejections_and_logs_carry_no_patient_data(caplog):
     # PatientSex is a CS: pydicom warns "Invalid value for VR CS: '<value>'" with the value quoted, so a name
     # keyed into the wrong field would leak through pydicom's logger unless it is suppressed.
     data = make_dicom(ramp(), modality="CT", AccessionNumber="ACC-5566", PatientSex="Doe^Janet x", **phi)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="pydicom"):
         error = rejected(data)
         second = rejected(data[: len(data) - 5000])
     assert any(record.name == "pydicom" for record in caplog.records)  # the leak path was exercised
