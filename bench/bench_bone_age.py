@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform as _stdlib_platform
+import random
 import subprocess
 import sys
 import time
@@ -212,12 +213,18 @@ class PlatformClient:
         self.session.headers["Authorization"] = f"Api-Key {api_key}"
         self.data = run_platform.HAND_DX.read_bytes()
         self.age_base = age_base
-        self.count = 0  # ages are age_base + count * 0.01: every submission differs from the ones before
+        self.count = 0
+        self._new_salt()
+
+    def _new_salt(self) -> None:
+        # Ages are age_base + count * 0.01 + salt: new within a run by the count, and new across runs (which
+        # reuse the counts) by a per-run salt below the 0.01 step, so no submission repeats an earlier one.
+        self.salt = random.randrange(1, 100_000) * 1e-7
 
     def _next_age(self) -> str:
-        age = self.age_base + self.count * 0.01
+        age = self.age_base + self.count * 0.01 + self.salt
         self.count += 1
-        return f"{age:.6f}"
+        return f"{age:.7f}"
 
     def assess_once(self) -> dict:
         """One new assessment, timed from sending the POST to seeing ``succeeded``; the stages in seconds."""
@@ -233,6 +240,7 @@ class PlatformClient:
             if response.status_code == 202:
                 break
             if response.status_code == 200 and response.json().get("duplicate"):
+                self._new_salt()  # this age was used before (the same salt in an earlier run): draw another
                 continue
             raise RuntimeError(f"submission refused: {response.status_code} {response.text[:500]}")
         else:
