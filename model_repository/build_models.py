@@ -40,7 +40,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _bone_age_card(version: int, variant: str, seed: int, xml: Path, bin_: Path) -> dict:
+def _bone_age_card(version: int, variant: str, seed: int, xml: Path, bin_: Path, calibration: dict) -> dict:
     return {
         "name": MODEL_NAME,
         "version": version,
@@ -83,6 +83,8 @@ def _bone_age_card(version: int, variant: str, seed: int, xml: Path, bin_: Path)
         "demo": True,
         "intended_use": "Deterministic random-weight network for integration testing and benchmarking: "
         "demo, not for diagnostic use. Outputs carry no clinical meaning.",
+        # How the demo head was calibrated so outputs land mid-range (see builders/bone_age.py).
+        "calibration": calibration,
         "files": {"model.xml": {"sha256": sha256_file(xml)}, "model.bin": {"sha256": sha256_file(bin_)}},
         "build": {
             "builder": "model_repository.build_models",
@@ -150,13 +152,13 @@ def build_bone_age(output_dir: Path, version: int = 1, variant: str = "full", se
     version_dir = output_dir / MODEL_NAME / str(version)
     version_dir.mkdir(parents=True, exist_ok=True)
 
-    model = bone_age.make_bone_age_model(variant=variant, seed=seed)
+    model, calibration = bone_age.make_bone_age_model_calibrated(variant=variant, seed=seed)
     model.set_rt_info(variant, ["model_info", "variant"])
     model.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
     xml, bin_ = version_dir / "model.xml", version_dir / "model.bin"
     ov.save_model(model, xml, compress_to_fp16=False)
 
-    card = _bone_age_card(version, variant, seed, xml, bin_)
+    card = _bone_age_card(version, variant, seed, xml, bin_, calibration)
     _atomic_write_json(version_dir / "model_card.json", card)
     write_config(output_dir)
     return version_dir

@@ -2,12 +2,17 @@
 
 Import the fixtures into a conftest.py or test module (``from tests.fixtures_modelserver import *``). The build
 and the server are cached per process, so importing the fixtures in several places still builds and serves once.
+
+Everything is released in fixture teardown, never at interpreter exit: by then pytest has closed the streams its
+log capture wrote to (a stop message would print "--- Logging error ---") and grpc's module globals may be gone
+(a gRPC client finalised then prints "Exception ignored in ... __del__").
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import gc
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,9 +37,23 @@ def _small_repository() -> Path:
 def _server():
     from modelserver import serve
 
-    handle = serve(_small_repository() / "config.json", port=0, bind_address="127.0.0.1")
-    atexit.register(handle.stop, 1.0)
-    return handle
+    # No atexit stop: the local_model_server fixture stops it in its teardown (see module docstring).
+    return serve(_small_repository() / "config.json", port=0, bind_address="127.0.0.1")
+
+
+def _release_platform_model_clients() -> None:
+    """Drop the platform's cached model-server clients (``inference.tasks``), if that module was used.
+
+    The cache holds the only references, so the clients are finalised (their channels closed) right here, while
+    grpc is fully alive, instead of at interpreter exit.
+    """
+    import sys
+
+    tasks = sys.modules.get("inference.tasks")
+    cached = getattr(tasks, "_model_client", None)
+    if cached is not None and hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+        gc.collect()
 
 
 def bone_age_inputs(seed: int = 0, sex: float = 1.0) -> dict[str, np.ndarray]:
@@ -58,7 +77,10 @@ def local_model_server(small_model_repository):
     Yields the ServerHandle: ``.url`` / ``.port`` for clients.
     """
     handle = _server()
-    yield handle
-    # Stop here rather than only at exit: pytest's log capture streams are closed by then.
-    handle.stop(1.0)
-    _server.cache_clear()
+    try:
+        yield handle
+    finally:
+        # Here, not at exit: pytest's log capture streams are closed by then (see module docstring).
+        _release_platform_model_clients()
+        handle.stop(1.0)
+        _server.cache_clear()

@@ -7,8 +7,13 @@ patient's sex concatenated to the pooled features, and a two-layer MLP head whos
 Weights are deterministic demo weights from a seeded NumPy RNG. Batch normalisation is represented the way it
 ends up after deployment-time folding: a convolution with a per-channel bias. The folded scale/shift is computed
 from activation statistics on a small synthetic calibration set (data-dependent initialisation), which keeps
-activations in a sane range through every block and makes the output vary with the image instead of saturating
-the sigmoid. This is a demo network: it has never seen a radiograph.
+activations in a sane range through every block. The head is calibrated the same way on a larger set of synthetic
+letterboxed hand radiographs (``synthetic_radiographs``, shaped like ``studies.imaging.preprocess_bone_age``
+output): pooled features are standardised and the last layer scaled and shifted so the pre-sigmoid logit has mean
+0 and SD 0.6 there, so realistic radiographs land mid-range (roughly 50-180 months) and the output varies with the
+image instead of saturating the sigmoid; sex shifts it by a few months. Everything is seeded and runs on the CPU
+plugin in f32, so the same seed gives bit-identical weights. This is a demo network: it has never seen a
+radiograph.
 """
 
 from __future__ import annotations
@@ -75,6 +80,132 @@ def synthetic_calibration_images(rng: np.random.Generator, count: int = 6) -> np
     return images
 
 
+def _draw_segment(img: np.ndarray, a, b, width: float, amp: float, sharp: bool = False) -> None:
+    """Add a line segment from ``a`` to ``b`` ((x, y) in pixels) to ``img``.
+
+    Profile across the segment: Gaussian with sigma ``width`` (soft tissue), or with ``sharp`` a flat top of
+    half-width ``width`` with a ~1 px edge (cortical bone).
+    """
+    h, w = img.shape
+    margin = 3.0 * width + 3.0
+    x0, x1 = int(max(0, np.floor(min(a[0], b[0]) - margin))), int(min(w, np.ceil(max(a[0], b[0]) + margin) + 1))
+    y0, y1 = int(max(0, np.floor(min(a[1], b[1]) - margin))), int(min(h, np.ceil(max(a[1], b[1]) + margin) + 1))
+    if x0 >= x1 or y0 >= y1:
+        return
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length2 = dx * dx + dy * dy
+    t = np.zeros_like(xx) if length2 < 1e-9 else np.clip(((xx - a[0]) * dx + (yy - a[1]) * dy) / length2, 0.0, 1.0)
+    d2 = (xx - a[0] - t * dx) ** 2 + (yy - a[1] - t * dy) ** 2
+    if sharp:
+        profile = 1.0 / (1.0 + np.exp(np.clip((np.sqrt(d2) - width) / 0.6, -30.0, 30.0)))
+    else:
+        profile = np.exp(-0.5 * d2 / (width * width))
+    img[y0:y1, x0:x1] += np.float32(amp) * profile.astype(np.float32)
+
+
+def _box_blur(img: np.ndarray, radius: int) -> np.ndarray:
+    """Separable box blur (edge-replicated) of a 2-D float32 image."""
+    k = 2 * radius + 1
+    out = np.pad(img, radius, mode="edge").astype(np.float64)
+    for axis in (0, 1):
+        c = np.cumsum(np.insert(out, 0, 0.0, axis=axis), axis=axis)
+        hi = [slice(None)] * 2
+        lo = [slice(None)] * 2
+        hi[axis], lo[axis] = slice(k, None), slice(None, -k)
+        out = (c[tuple(hi)] - c[tuple(lo)]) / k
+    return out.astype(np.float32)
+
+
+def synthetic_radiographs(rng: np.random.Generator, count: int = 24) -> np.ndarray:
+    """Synthetic left-hand PA radiographs as the platform's preprocessing delivers them, [count, 1, 512, 512].
+
+    Mirrors ``studies.imaging.preprocess_bone_age``: a portrait (sometimes landscape) detector image, aspect ratio
+    preserved, centred on a zero (black) letterbox, values in [0, 1]. Inside: a dark, slightly graded and noisy
+    detector background, faint soft tissue (forearm, palm, fingers), bright thin bones (radius and ulna, carpals,
+    metacarpals and phalanges with growth-plate gaps), an optional side marker and collimation band, under a
+    random hand pose, size, exposure and contrast, usually with the unsharp-mask edge enhancement detector software
+    applies (fine detail and noise dominate a random backbone's features: without them real radiographs sit far
+    outside the calibration set). Deterministic for a given ``rng`` state.
+    """
+    images = np.zeros((count, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    for i in range(count):
+        if rng.uniform() < 0.8:
+            rows, cols = IMAGE_SIZE, int(IMAGE_SIZE * rng.uniform(0.62, 0.95))
+        else:
+            rows, cols = int(IMAGE_SIZE * rng.uniform(0.7, 0.95)), IMAGE_SIZE
+        yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+        background = rng.uniform(0.0, 0.1)
+        img = np.full((rows, cols), background, np.float32)
+        img += np.float32(rng.uniform(-0.04, 0.04)) * (xx / cols - 0.5) + np.float32(rng.uniform(-0.04, 0.04)) * (
+            yy / rows - 0.5)
+        if rng.uniform() < 0.3:  # collimation / detector edge band
+            band = int(cols * rng.uniform(0.04, 0.15))
+            side = slice(0, band) if rng.uniform() < 0.5 else slice(cols - band, cols)
+            img[:, side] += rng.uniform(0.05, 0.25)
+        hand = np.zeros((rows, cols), np.float32)
+        scale = rows * rng.uniform(0.8, 1.35)
+        angle = np.deg2rad(rng.uniform(-15.0, 15.0))
+        mirror = -1.0 if rng.uniform() < 0.2 else 1.0
+        cx, cy = cols / 2 + rng.uniform(-0.06, 0.06) * cols, rows * rng.uniform(-0.05, 0.1)
+        cos, sin = np.cos(angle), np.sin(angle)
+
+        def px(u: float, v: float) -> tuple[float, float]:
+            # Hand coordinates: u across (0.5 = axis), v down (0 = fingertips, 1 = forearm), in units of ``scale``.
+            x, y = mirror * (u - 0.5) * scale, (v - 0.5) * scale
+            return cx + cos * x - sin * y, cy + rows / 2 + sin * x + cos * y
+
+        def seg(a, b, width, amp, sharp=True):  # sharp: bone; soft tissue passes sharp=False
+            _draw_segment(hand, px(*a), px(*b), width * scale, amp, sharp=sharp)
+
+        tissue = rng.uniform(0.05, 0.3)
+        bone = rng.uniform(0.35, 0.9)
+        thick = rng.uniform(0.8, 1.6)  # bone width
+        maturity = rng.uniform(0.0, 1.0)  # wider growth-plate gaps and fewer carpals when young
+        gap = 0.012 * (1.0 - maturity) + 0.002
+        seg((0.5, 1.3), (0.5, 0.64), 0.07, tissue, sharp=False)  # forearm
+        seg((0.5, 0.6), (0.5, 0.5), 0.09, tissue, sharp=False)  # palm
+        seg((0.55, 1.3), (0.555, 0.64), thick * rng.uniform(0.012, 0.02), bone)  # radius
+        seg((0.45, 1.3), (0.455, 0.645), thick * rng.uniform(0.009, 0.015), bone * 0.9)  # ulna
+        for _ in range(int(2 + 6 * maturity)):  # carpals
+            c = (rng.uniform(0.44, 0.56), rng.uniform(0.57, 0.62))
+            seg(c, c, thick * rng.uniform(0.008, 0.014), bone * rng.uniform(0.6, 1.0))
+        spread = rng.uniform(4.0, 18.0)
+        for f in range(4):  # fingers: metacarpal + three phalanges
+            base = (0.44 + 0.04 * f, 0.56)
+            theta = np.deg2rad(-1.5 * spread + spread * f + rng.uniform(-3.0, 3.0))
+            direction = (np.sin(theta), -np.cos(theta))
+            start, lengths = base, (0.12, 0.07, 0.045, 0.03)
+            end_of_finger = base
+            for k, length in enumerate(lengths):
+                length *= rng.uniform(0.9, 1.1) * (1.0 if f in (1, 2) else 0.88)
+                end = (start[0] + direction[0] * length, start[1] + direction[1] * length)
+                seg(start, end, thick * (0.009 - 0.001 * k), bone)
+                end_of_finger = end
+                start = (end[0] + direction[0] * gap, end[1] + direction[1] * gap)
+            seg(base, end_of_finger, 0.022, tissue * 0.8, sharp=False)
+        theta = np.deg2rad(rng.uniform(35.0, 60.0))  # thumb
+        direction = (np.sin(theta), -np.cos(theta))
+        start = (0.57, 0.6)
+        for length in (0.08, 0.05, 0.035):
+            end = (start[0] + direction[0] * length, start[1] + direction[1] * length)
+            seg(start, end, thick * 0.009, bone)
+            start = (end[0] + direction[0] * gap, end[1] + direction[1] * gap)
+        seg((0.57, 0.6), start, 0.022, tissue * 0.8, sharp=False)
+        img += hand * np.float32(rng.uniform(0.7, 1.3))
+        if rng.uniform() < 0.6:  # side marker ("L")
+            mx, my, size = cols * rng.uniform(0.6, 0.9), rows * rng.uniform(0.1, 0.4), rows * 0.02
+            _draw_segment(img, (mx, my), (mx, my + size), 1.0, 0.9, sharp=True)
+            _draw_segment(img, (mx, my + size), (mx + 0.6 * size, my + size), 1.0, 0.9, sharp=True)
+        if rng.uniform() < 0.8:  # detector post-processing: unsharp-mask edge enhancement of varying strength
+            img = img + np.float32(rng.uniform(0.2, 2.0)) * (img - _box_blur(img, int(rng.integers(1, 5))))
+        img += rng.normal(0.0, rng.uniform(0.005, 0.04), img.shape).astype(np.float32)
+        img = np.clip(img, 0.0, 1.0) ** np.float32(rng.uniform(0.8, 1.5))
+        top, left = (IMAGE_SIZE - rows) // 2, (IMAGE_SIZE - cols) // 2
+        images[i, 0, top:top + rows, left:left + cols] = img
+    return images
+
+
 def _channels(x) -> int:
     out = x.output(0) if isinstance(x, ov.Node) else x
     return out.get_partial_shape()[1].get_length()
@@ -95,6 +226,20 @@ class _Builder:
         model = ov.Model([node], [self.param], "calibration")
         compiled = self.core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return compiled({0: self.calib})[0]
+
+    def run_batched(self, node: ov.Node, images: np.ndarray) -> np.ndarray:
+        """Run the graph up to ``node`` on ``images`` (any count), in chunks of the calibration batch size."""
+        model = ov.Model([node], [self.param], "calibration")
+        compiled = self.core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        batch = self.calib.shape[0]
+        outputs = []
+        for start in range(0, len(images), batch):
+            chunk = images[start:start + batch]
+            n = len(chunk)
+            if n < batch:  # pad the last chunk with its own first image; the padding rows are dropped
+                chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch - n, axis=0)])
+            outputs.append(compiled({0: np.ascontiguousarray(chunk)})[0][:n])
+        return np.concatenate(outputs)
 
     def conv(self, x: ov.Node, out_ch: int, k: int, stride: int, relu: bool, gain: float = 1.0) -> ov.Node:
         """Conv with He-initialised weights and a folded-BN per-channel scale/bias set from calibration data.
@@ -127,11 +272,37 @@ class _Builder:
         return ops.relu(ops.add(h, shortcut))
 
 
+# Head calibration targets: logits on the calibration set have this mean and spread, so realistic radiographs land
+# around 228 * sigmoid(0 +- 0.6) = 80..147 months (1 SD), 52..174 months (2 SD), far from the sigmoid's flat ends.
+LOGIT_TARGET_MEAN = 0.0
+LOGIT_TARGET_STD = 0.6
+# Logit difference male - female: ~0.1 logit = ~5.7 months at mid-range (same image: a boy's bone age reads older,
+# girls mature earlier). Applied symmetrically (+-0.05) around the calibrated mean.
+SEX_LOGIT_SHIFT = 0.1
+HEAD_CALIBRATION_RADIOGRAPHS = 24
+
+
+def _head_calibration_images(seed: int, blob_images: np.ndarray) -> np.ndarray:
+    """Deterministic head calibration set: synthetic hand radiographs plus the backbone's blob images."""
+    radiographs = synthetic_radiographs(np.random.default_rng(seed + 2), HEAD_CALIBRATION_RADIOGRAPHS)
+    return np.concatenate([radiographs, blob_images])
+
+
 def make_bone_age_model(variant: str = "full", seed: int = 20240611) -> ov.Model:
     """Build the bone-age ``ov.Model`` for ``variant`` ("full" or "small") from seeded demo weights.
 
     Returns a model with inputs ``image`` [1,1,512,512] f32 and ``sex`` [1,1] f32 (1.0 male, 0.0 female) and
     output ``bone_age_months`` [1,1] f32 in 0..228. Raises KeyError for an unknown variant.
+    """
+    return make_bone_age_model_calibrated(variant, seed)[0]
+
+
+def make_bone_age_model_calibrated(variant: str = "full", seed: int = 20240611) -> tuple[ov.Model, dict]:
+    """As ``make_bone_age_model``, also returning the head calibration record for the model card.
+
+    The record: ``method``, ``n_images`` (calibration images), ``logit_mean`` / ``logit_std`` (the calibrated
+    pre-sigmoid logit over those images, sex-averaged: ~0 and ~0.6 by construction), ``months_range`` (min/max
+    output over the calibration images and both sexes) and ``sex_logit_shift``.
     """
     spec = VARIANTS[variant]
     rng = np.random.default_rng(seed)
@@ -147,41 +318,71 @@ def make_bone_age_model(variant: str = "full", seed: int = 20240611) -> ov.Model
             x = b.basic_block(x, ch, stride, branch_gain=0.5)
     pooled = ops.reduce_mean(x, ops.constant(np.array([2, 3], np.int64)), keep_dims=False)
 
-    # Head calibration in NumPy: standardise pooled features (folded into the first FC layer) and scale the
-    # final layer so calibration logits have unit spread around 0 (≈114 months), away from sigmoid saturation.
-    feats = b._run(pooled).astype(np.float64)
-    f_mean, f_std = feats.mean(axis=0), feats.std(axis=0) + 1e-3
+    # Head calibration in NumPy on pooled features of a larger, radiograph-like set (the backbone's blob images
+    # alone are far brighter than a letterboxed hand radiograph, and a head fitted to them saturates on real ones).
+    head_images = _head_calibration_images(seed, calib)
+    feats = b.run_batched(pooled, head_images).astype(np.float64)
+    f_mean, f_std = feats.mean(axis=0), feats.std(axis=0)
+    # Floor the per-feature spread: a feature nearly constant on the calibration set must not turn a small shift
+    # on an unseen image into a huge standardised value.
+    f_std = np.maximum(f_std, 0.1 * float(np.median(f_std))) + 1e-6
     n_feat = feats.shape[1]
     hidden = spec.head_hidden
-    w1 = rng.normal(0.0, np.sqrt(2.0 / (n_feat + 1)), (n_feat + 1, hidden))
+    w1 = rng.normal(0.0, np.sqrt(2.0 / n_feat), (n_feat + 1, hidden))
     b1 = rng.normal(0.0, 0.05, hidden)
-    # Sex is a strong covariate of bone age (girls mature earlier): give its row a larger weight.
-    w1[n_feat] *= 4.0
+    w2 = rng.normal(0.0, np.sqrt(2.0 / hidden), (hidden, 1))
+    # The last hidden unit carries sex through unchanged (relu(sex) = sex for 0/1); the others see only the image.
+    w1[n_feat, :] = 0.0
+    w1[:, hidden - 1] = 0.0
+    w1[n_feat, hidden - 1] = 1.0
+    b1[hidden - 1] = 0.0
     w1_folded = w1.copy()
     w1_folded[:n_feat] /= f_std[:, None]
     b1_folded = b1 - (f_mean / f_std) @ w1[:n_feat]
-    w2 = rng.normal(0.0, np.sqrt(2.0 / hidden), (hidden, 1))
-    calib_in = np.concatenate(
-        [np.concatenate([feats, np.ones((len(feats), 1))], 1), np.concatenate([feats, np.zeros((len(feats), 1))], 1)]
-    )
-    logits = np.maximum(calib_in @ w1_folded + b1_folded, 0.0) @ w2
-    w2 = w2 / (logits.std() + 1e-6)
-    b2 = -float((np.maximum(calib_in @ w1_folded + b1_folded, 0.0) @ w2).mean())
+    w2[hidden - 1] = 0.0
+    h_img = np.maximum(np.concatenate([feats, np.zeros((len(feats), 1))], 1) @ w1_folded + b1_folded, 0.0)
+    raw = (h_img @ w2)[:, 0]
+    # Scale and shift the final layer so the calibration logits have the target mean and spread.
+    scale = LOGIT_TARGET_STD / (raw.std() + 1e-12)
+    w2 = w2 * scale
+    w2[hidden - 1] = SEX_LOGIT_SHIFT
+    b2 = LOGIT_TARGET_MEAN - float(raw.mean() * scale) - 0.5 * SEX_LOGIT_SHIFT
+    w1_f32, b1_f32 = w1_folded.astype(np.float32), b1_folded.astype(np.float32)
+    w2_f32, b2_f32 = w2.astype(np.float32), np.array([b2], np.float32)
 
-    # Rebuild the calibrated graph on batch-1 parameters by cloning with a reshaped input.
+    # The calibration record, computed with the float32 weights that go into the graph.
+    logits = {}
+    for sex_value in (0.0, 1.0):
+        h_in = np.concatenate([feats, np.full((len(feats), 1), sex_value)], 1).astype(np.float32)
+        logits[sex_value] = (np.maximum(h_in @ w1_f32 + b1_f32, 0.0) @ w2_f32 + b2_f32)[:, 0].astype(np.float64)
+    both = np.concatenate([logits[0.0], logits[1.0]])
+    months = MAX_MONTHS / (1.0 + np.exp(-both))
+    sex_averaged = (logits[0.0] + logits[1.0]) / 2
+    calibration = {
+        "method": "data-dependent head init: pooled features standardised (spread floored at 0.1 x median), "
+        "final layer scaled and shifted so pre-sigmoid logits on the calibration images have the target mean/std",
+        "images": f"{HEAD_CALIBRATION_RADIOGRAPHS} synthetic letterboxed hand radiographs + {len(calib)} synthetic "
+        "blob images (seeded)",
+        "n_images": int(len(head_images)),
+        "target_logit_mean": LOGIT_TARGET_MEAN,
+        "target_logit_std": LOGIT_TARGET_STD,
+        "logit_mean": round(float(sex_averaged.mean()), 6),
+        "logit_std": round(float(sex_averaged.std()), 6),
+        "months_range": [round(float(months.min()), 2), round(float(months.max()), 2)],
+        "sex_logit_shift": SEX_LOGIT_SHIFT,
+    }
+
     sex = ops.parameter([calib.shape[0], 1], np.float32, name=INPUT_SEX)
     h = ops.concat([pooled, sex], axis=1)
-    h = ops.relu(ops.add(ops.matmul(h, ops.constant(w1_folded.astype(np.float32)), False, False),
-                         ops.constant(b1_folded.astype(np.float32))))
-    logit = ops.add(ops.matmul(h, ops.constant(w2.astype(np.float32)), False, False),
-                    ops.constant(np.array([b2], np.float32)))
-    months = ops.multiply(ops.sigmoid(logit), ops.constant(np.array(MAX_MONTHS, np.float32)))
-    result = ops.result(months, name=OUTPUT_NAME)
+    h = ops.relu(ops.add(ops.matmul(h, ops.constant(w1_f32), False, False), ops.constant(b1_f32)))
+    logit = ops.add(ops.matmul(h, ops.constant(w2_f32), False, False), ops.constant(b2_f32))
+    months_node = ops.multiply(ops.sigmoid(logit), ops.constant(np.array(MAX_MONTHS, np.float32)))
+    result = ops.result(months_node, name=OUTPUT_NAME)
     model = ov.Model([result], [b.param, sex], f"bone_age_{variant}")
 
     model.reshape({INPUT_IMAGE: [1, 1, IMAGE_SIZE, IMAGE_SIZE], INPUT_SEX: [1, 1]})
     model.inputs[0].get_tensor().set_names({INPUT_IMAGE})
     model.inputs[1].get_tensor().set_names({INPUT_SEX})
     model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
-    months.set_friendly_name(OUTPUT_NAME + "/sink_port_0")
-    return model
+    months_node.set_friendly_name(OUTPUT_NAME + "/sink_port_0")
+    return model, calibration

@@ -14,6 +14,7 @@ asks for "the default version". The client does not retry: ``ModelServerUnavaila
 from __future__ import annotations
 
 import abc
+import functools
 from dataclasses import dataclass, field
 
 import grpc
@@ -123,6 +124,7 @@ class ModelClient(abc.ABC):
             raise ValueError("timeout_s must be positive")
         self.url = url
         self.timeout_s = timeout_s
+        self._closed = False
 
     @abc.abstractmethod
     def predict(
@@ -151,7 +153,7 @@ class ModelClient(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Close the gRPC channel. The client must not be used afterwards."""
+        """Close the gRPC channel (idempotent). The client must not be used afterwards."""
 
     def __enter__(self) -> ModelClient:
         return self
@@ -252,12 +254,44 @@ class TfsModelClient(ModelClient):
         return bool(entry) and entry.get("state") == "AVAILABLE"
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._client.channel.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # KServe v2 API (tritonclient)
 # ---------------------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _kserve_grpc_client_class() -> type:
+    """tritonclient's ``InferenceServerClient`` with an idempotent ``close()`` and a ``__del__`` that never raises.
+
+    tritonclient's ``__del__`` closes the channel again even after ``close()``. For a client still alive at
+    interpreter shutdown (a cached client, a fixture value) grpc's module globals are already gone by then and the
+    interpreter prints "Exception ignored in: InferenceServerClient.__del__ ... AttributeError: 'NoneType' object
+    has no attribute 'StatusCode'". Nothing is left to release at that point, so the error is dropped.
+    """
+    import tritonclient.grpc as grpcclient
+
+    class _KServeGrpcClient(grpcclient.InferenceServerClient):
+        _closed = False
+
+        def close(self) -> None:
+            if self._closed:
+                return
+            self._closed = True
+            super().close()
+
+        def __del__(self) -> None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown or a half-built client: nothing to release
+                pass
+
+    return _KServeGrpcClient
 
 
 class KServeModelClient(ModelClient):
@@ -273,7 +307,7 @@ class KServeModelClient(ModelClient):
         self._grpcclient = grpcclient
         self._exc_type = InferenceServerException
         self._np_to_triton_dtype = np_to_triton_dtype
-        self._client = grpcclient.InferenceServerClient(
+        self._client = _kserve_grpc_client_class()(
             url,
             channel_args=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -344,7 +378,8 @@ class KServeModelClient(ModelClient):
             raise err from exc
 
     def close(self) -> None:
-        self._client.close()
+        self._closed = True
+        self._client.close()  # idempotent itself (see _kserve_grpc_client_class)
 
 
 # ---------------------------------------------------------------------------------------------------------------

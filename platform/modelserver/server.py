@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -22,6 +23,27 @@ log = logging.getLogger(__name__)
 
 # gRPC's 4 MiB default is far too small for CT/MR volumes (a 512x512x300 float32 volume is 300 MiB).
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+def _log_is_writable(logger: logging.Logger) -> bool:
+    """False when a record from ``logger`` would reach a handler whose stream is already closed.
+
+    That happens when ``stop()`` runs from an atexit hook or finalizer: a StreamHandler created while pytest captured
+    stderr still points at pytest's capture file, closed at the end of the session, and logging would print
+    "--- Logging error --- ValueError: I/O operation on closed file" with a traceback.
+    """
+    if sys.is_finalizing():
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            stream = getattr(handler, "stream", None)
+            if stream is not None and getattr(stream, "closed", False):
+                return False
+        if not current.propagate:
+            break
+        current = current.parent
+    return True
 
 
 class ServerHandle:
@@ -51,7 +73,8 @@ class ServerHandle:
             if self._stopped.is_set():
                 return
             self._stopped.set()
-        log.info("stopping model server on port %d (grace %ss)", self.port, grace_s)
+        if _log_is_writable(log):  # stop() may run at interpreter exit, after log streams were closed
+            log.info("stopping model server on port %d (grace %ss)", self.port, grace_s)
         self._server.stop(grace_s).wait()
         self.registry.close()
 

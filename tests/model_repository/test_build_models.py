@@ -8,9 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
+import pytest
 
 from model_repository.build_models import build_bone_age, write_config
 from tests.fixtures_modelserver import small_model_repository  # noqa: F401
+
+# The real pediatric hand radiograph of the shared data set (outside the checkout: optional).
+HAND_DX = Path(__file__).resolve().parents[3] / "shared" / "data" / "dicom" / "hand" / "hand_dx_left_pa_f.dcm"
+MAX_MONTHS = 228.0
 
 
 def _sha256(path: Path) -> str:
@@ -83,6 +88,8 @@ def test_build_is_deterministic_and_output_in_range(tmp_path, small_model_reposi
         outs.append(float(ya[0, 0]))
     assert all(0.0 <= o <= 228.0 for o in outs)
     assert len({round(o, 3) for o in outs}) > 1, "output must vary with the image"
+    # Same seed, same weights, bit for bit.
+    assert _sha256(b.with_suffix(".bin")) == _sha256(a.with_suffix(".bin"))
 
 
 def test_invalid_version_or_variant_is_rejected(tmp_path):
@@ -92,3 +99,59 @@ def test_invalid_version_or_variant_is_rejected(tmp_path):
         build_bone_age(tmp_path, version=0, variant="small")
     with pytest.raises(ValueError):
         build_bone_age(tmp_path, version=1, variant="huge")
+
+
+# --- calibration: demo outputs land mid-range and vary with the image -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def full_model_repository(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("model_repository_full")
+    build_bone_age(root, version=1, variant="full")
+    return root
+
+
+@pytest.fixture(params=["small", "full"])
+def compiled_bone_age(request, small_model_repository):
+    repo = small_model_repository if request.param == "small" else request.getfixturevalue("full_model_repository")
+    xml = repo / "bone_age" / "1" / "model.xml"
+    return ov.Core().compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+
+def _months(compiled, image: np.ndarray, sex: float) -> float:
+    return float(compiled({"image": image, "sex": np.array([[sex]], np.float32)})[0][0, 0])
+
+
+def test_model_card_records_head_calibration(small_model_repository):
+    card = json.loads((small_model_repository / "bone_age" / "1" / "model_card.json").read_text())
+    calibration = card["calibration"]
+    assert calibration["method"] and calibration["n_images"] >= 20
+    assert abs(calibration["logit_mean"]) < 0.05
+    assert abs(calibration["logit_std"] - 0.6) < 0.05
+    low, high = calibration["months_range"]
+    assert 1.0 < low < high < MAX_MONTHS - 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAND_DX.is_file(), reason=f"shared hand radiograph not present: {HAND_DX}")
+def test_real_hand_radiograph_gives_plausible_bone_age(compiled_bone_age):
+    from studies.imaging import parse_upload, preprocess_bone_age
+
+    image = preprocess_bone_age(parse_upload(HAND_DX.read_bytes()).pixels)
+    assert image.shape == (1, 1, 512, 512) and image.dtype == np.float32
+    male, female = _months(compiled_bone_age, image, 1.0), _months(compiled_bone_age, image, 0.0)
+    assert 24.0 < male < 216.0 and 24.0 < female < 216.0, (male, female)
+    # Sex moves the answer by a few months (boys read older for the same image), not by years.
+    assert 1.0 < male - female < 12.0, (male, female)
+
+
+@pytest.mark.slow
+def test_distinct_synthetic_images_give_spread_out_unsaturated_ages(compiled_bone_age):
+    from model_repository.builders.bone_age import synthetic_calibration_images, synthetic_radiographs
+
+    # Seeds the build does not calibrate on.
+    images = np.concatenate([synthetic_radiographs(np.random.default_rng(4242), 12),
+                             synthetic_calibration_images(np.random.default_rng(4243), 4)])
+    months = np.array([_months(compiled_bone_age, images[i:i + 1], float(i % 2)) for i in range(len(images))])
+    assert months.std() > 2.0, months
+    assert np.all((months > 1.0) & (months < MAX_MONTHS - 1.0)), months
