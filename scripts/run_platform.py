@@ -105,6 +105,8 @@ def submit_demo(base_url: str, api_key: str, timeout_s: float = 180) -> dict:
                                  data={"model": "bone_age", "chronological_age_months": "120"})
     if response.status_code not in (200, 202):
         raise SystemExit(f"submission refused: {response.status_code} {response.text}")
+    if response.json().get("duplicate"):
+        devstack.say("this hospital sent the same file with the same inputs before: showing that assessment")
     location = base_url + response.headers["Location"]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
