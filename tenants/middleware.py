@@ -20,6 +20,8 @@ class PortalTenantMiddleware:
     def __call__(self, request):
         request.tenant = None
         request.membership = None
+        # Why a signed-in person has no hospital in context, as a problem code ("no_membership", "tenant_suspended").
+        request.tenant_refusal = None
         user = getattr(request, "user", None)
         token = None
         if user is not None and user.is_authenticated:
@@ -28,7 +30,11 @@ class PortalTenantMiddleware:
             membership = next((m for m in memberships if str(m.tenant_id) == chosen), None)
             if membership is None and memberships:
                 membership = memberships[0]
-            if membership is not None and membership.tenant.is_active:
+            if membership is None:
+                request.tenant_refusal = "no_membership"
+            elif not membership.tenant.is_active:
+                request.tenant_refusal = "tenant_suspended"
+            else:
                 request.tenant = membership.tenant
                 request.membership = membership
                 token = _current_tenant.set(membership.tenant)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -15,13 +16,18 @@ class Tenant(models.Model):
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
+        # Logins and API keys refused; data kept; work already accepted finishes.
         SUSPENDED = "suspended", "Suspended"
+        # Data exported and purged; the row stays for billing and audit.
+        OFFBOARDED = "offboarded", "Offboarded"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    offboarded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -56,6 +62,10 @@ class Membership(models.Model):
         return f"{self.user} @ {self.tenant} ({self.role})"
 
 
+def default_api_key_scopes() -> list[str]:
+    return ["submit", "read"]
+
+
 class ApiKey(models.Model):
     """A hospital information system's credential. Only a SHA-256 of the secret is stored.
 
@@ -69,6 +79,9 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
     secret_sha256 = models.CharField(max_length=64)
+    # What the key may do: "submit" (POST assessments) and/or "read" (GET assessments and results).
+    scopes = ArrayField(models.CharField(max_length=16), default=default_api_key_scopes)
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -85,6 +98,9 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
 
 class TenantScopedQuerySet(models.QuerySet):

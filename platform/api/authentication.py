@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
+from api.problems import ApiProblem
+from tenants.context import tenant_context
 from tenants.models import ApiKey
 from tenants.selectors import api_key_for_credentials
 from tenants.services import api_key_touch
@@ -51,9 +53,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise ApiKeyFailed("The API key is not valid.", "invalid_api_key")
         if api_key.is_revoked:
             raise ApiKeyFailed("The API key has been revoked.", "api_key_revoked")
+        if api_key.is_expired():
+            raise ApiKeyFailed("The API key has expired.", "api_key_expired")
         if not api_key.tenant.is_active:
-            raise ApiKeyFailed("The hospital's account is suspended.", "tenant_suspended")
-        api_key_touch(api_key=api_key)
+            # The key is genuine; the hospital may not use the platform now. 403, not 401: new credentials won't help.
+            raise ApiProblem(status=403, code="tenant_suspended",
+                             detail="The hospital's account is suspended; its data is kept. Contact the platform operator.")
+        with tenant_context(api_key.tenant):
+            api_key_touch(api_key=api_key)
         return ApiKeyPrincipal(api_key=api_key), api_key
 
     def authenticate_header(self, request) -> str:

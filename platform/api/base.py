@@ -6,6 +6,12 @@ from rest_framework.views import APIView
 from api.authentication import ApiKeyPrincipal
 from api.problems import ApiProblem
 from tenants.context import _current_tenant
+from tenants.roles import Capability, role_allows, scopes_allow
+
+_REFUSALS = {
+    "tenant_suspended": "Your hospital's account is suspended.",
+    "no_membership": "You are not a member of any hospital.",
+}
 
 
 class TenantAPIView(APIView):
@@ -14,6 +20,9 @@ class TenantAPIView(APIView):
 
     tenant = None
     _tenant_token = None
+    # HTTP method -> what the caller must be allowed to do. A method with a handler but no entry is refused
+    # (fail closed), so a new handler cannot ship without deciding who may call it.
+    required_capabilities: dict[str, Capability] = {}
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and permissions
@@ -23,10 +32,28 @@ class TenantAPIView(APIView):
         else:
             tenant = getattr(request._request, "tenant", None)
         if tenant is None:
-            raise ApiProblem(status=403, code="no_tenant",
-                             detail="You are not a member of any active hospital.")
+            refusal = getattr(request._request, "tenant_refusal", None) or "no_membership"
+            raise ApiProblem(status=403, code=refusal, detail=_REFUSALS.get(refusal, _REFUSALS["no_membership"]))
+        self.check_capability(request)
         self.tenant = tenant
         self._tenant_token = _current_tenant.set(tenant)
+
+    def check_capability(self, request) -> None:
+        method = request.method.lower()
+        if not hasattr(self, method) or method == "options":
+            return  # DRF answers 405 (or the OPTIONS metadata) next
+        capability = self.required_capabilities.get(request.method.upper())
+        user = request.user
+        if isinstance(user, ApiKeyPrincipal):
+            if capability is None or not scopes_allow(user.api_key.scopes, capability):
+                raise ApiProblem(status=403, code="insufficient_scope",
+                                 detail=f"This API key is not allowed to {capability or 'do this'}.")
+            return
+        membership = getattr(request._request, "membership", None)
+        if capability is None or membership is None or not role_allows(membership.role, capability):
+            role = membership.role if membership else "none"
+            raise ApiProblem(status=403, code="insufficient_role",
+                             detail=f"Your role ({role}) is not allowed to {capability or 'do this'}.")
 
     def finalize_response(self, request, response, *args, **kwargs):
         try:

@@ -10,7 +10,6 @@ import logging
 
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.views import exception_handler as drf_default_handler
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +95,9 @@ def problem_exception_handler(exc, context):
     if isinstance(exc, ApiProblem):
         return problem_response(status=exc.status_code, code=exc.problem_code, detail=exc.problem_detail,
                                 instance=instance, headers=exc.headers, extra=exc.extra)
+    # Imported here: rest_framework.views imports the authentication classes, which import this module.
+    from rest_framework.views import exception_handler as drf_default_handler
+
     response = drf_default_handler(exc, context)
     if response is None:
         # Not an API exception: a bug. Logged with its stack (no request body), answered as a 500 problem.

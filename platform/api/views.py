@@ -10,6 +10,7 @@ from api.serializers import assessment_location, serialize_assessment
 from inference import selectors, services
 from studies.imaging import ImageRejected
 from studies.storage import StorageUnavailable
+from tenants.roles import Capability
 
 # Multipart framing and the other form fields on top of the file itself.
 _MULTIPART_OVERHEAD_BYTES = 1024 * 1024
@@ -47,6 +48,8 @@ def _too_large() -> ApiProblem:
 
 class AssessmentCollectionView(TenantAPIView):
     """POST: submit a file for an assessment (202). GET: the hospital's recent assessments."""
+
+    required_capabilities = {"POST": Capability.SUBMIT, "GET": Capability.READ}
 
     def post(self, request):
         # Refuse an oversized body before reading it into memory or onto disk.
@@ -104,6 +107,8 @@ class AssessmentCollectionView(TenantAPIView):
 
 class AssessmentDetailView(TenantAPIView):
     """GET one assessment of the caller's hospital. Another hospital's id is a 404, never a 403."""
+
+    required_capabilities = {"GET": Capability.READ}
 
     def get(self, request, assessment_id):
         assessment = selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)

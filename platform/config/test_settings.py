@@ -9,6 +9,8 @@ os.environ.setdefault("MIP_ENV", "test")
 
 from config.settings import *  # noqa: E402,F403
 
+# A database of the test run's own, so concurrent runs (several checkouts, parallel sessions) never collide.
+DATABASES["default"]["TEST"] = {"NAME": f"test_mip_{os.getpid()}"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never outside tests
 # A queue of the test run's own, so a developer's running worker never consumes test tasks.
 CELERY_TASK_DEFAULT_QUEUE = f"test-inference-{os.getpid()}"

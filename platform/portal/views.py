@@ -5,6 +5,8 @@ so another hospital's assessment is a 404 here exactly as in the API.
 """
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,6 +17,7 @@ from inference.catalog import DEMO_NOTICE
 from studies import storage
 from studies.imaging import ImageRejected, parse_upload, render_png
 from tenants.middleware import SESSION_TENANT_KEY
+from tenants.roles import Capability, role_allows
 from tenants.selectors import membership_for, memberships_for_user
 
 
@@ -24,7 +27,28 @@ def _require_tenant(request):
     return request.tenant
 
 
+def require_capability(capability: Capability):
+    """Portal views: the signed-in person's role in the current hospital must allow `capability`, else 403."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            membership = getattr(request, "membership", None)
+            if membership is None or not role_allows(membership.role, capability):
+                return render(request, "portal/forbidden.html", {
+                    "code": "insufficient_role", "capability": capability.value,
+                    "role": membership.role if membership else None,
+                    "refusal": getattr(request, "tenant_refusal", None),
+                }, status=403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
 @login_required
+@require_capability(Capability.READ)
 def assessment_list(request):
     tenant = request.tenant
     assessments = selectors.assessments_for_tenant(tenant=tenant)[:100] if tenant else []
@@ -46,6 +70,7 @@ def switch_hospital(request):
 
 
 @login_required
+@require_capability(Capability.READ)
 def assessment_detail(request, assessment_id):
     tenant = _require_tenant(request)
     assessment = selectors.assessment_for_tenant(tenant=tenant, assessment_id=assessment_id)
@@ -59,6 +84,7 @@ def assessment_detail(request, assessment_id):
 
 
 @login_required
+@require_capability(Capability.READ)
 def assessment_image(request, assessment_id):
     """The assessment's image as PNG, rendered from the stored original (DICOM windowing applied)."""
     tenant = _require_tenant(request)

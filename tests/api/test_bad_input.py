@@ -149,7 +149,7 @@ def test_revoked_api_key_is_401(his_a, hospital_a):
 def test_suspended_hospital_is_refused(his_a, hospital_a):
     hospital_a.tenant.status = "suspended"
     hospital_a.tenant.save()
-    _assert_problem(his_a.get("/api/v1/assessments"), 401, "tenant_suspended")
+    _assert_problem(his_a.get("/api/v1/assessments"), 403, "tenant_suspended")
 
 
 def test_another_hospitals_assessment_is_404_not_403(his_a, his_b):
