@@ -118,6 +118,26 @@ STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(REPO_ROOT / ".run" / "static"))
 
 # ---------------------------------------------------------------------------
+# Shared store (Redis): rate limits and sign-in lockout counters must agree across web pods.
+# ---------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0" if IS_DEV else None)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mip"),
+        "TIMEOUT": 300,
+    }
+}
+# Requests per minute: per API key, and per hospital across all its keys and people.
+RATE_LIMIT_PER_KEY_PER_MINUTE = env_int("RATE_LIMIT_PER_KEY_PER_MINUTE", 600)
+RATE_LIMIT_PER_TENANT_PER_MINUTE = env_int("RATE_LIMIT_PER_TENANT_PER_MINUTE", 3000)
+# Sign-in lockout: this many failures for one username within the window lock it for the lockout time.
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900)
+LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900)
+
+# ---------------------------------------------------------------------------
 # Uploads
 # ---------------------------------------------------------------------------
 # Largest accepted upload. A hand radiograph is 2-30 MB; larger files are refused with 413 before parsing.

@@ -11,6 +11,8 @@ from config.settings import *  # noqa: E402,F403
 
 # A database of the test run's own, so concurrent runs (several checkouts, parallel sessions) never collide.
 DATABASES["default"]["TEST"] = {"NAME": f"test_mip_{os.getpid()}"}
+# Cache keys of the run's own in the shared Redis (rate-limit and lockout counters never leak between runs).
+CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never outside tests
 # A queue of the test run's own, so a developer's running worker never consumes test tasks.
 CELERY_TASK_DEFAULT_QUEUE = f"test-inference-{os.getpid()}"
