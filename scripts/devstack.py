@@ -55,6 +55,7 @@ DEV_BUCKET = "mip-studies"
 DEV_DATABASE = "mip"
 POSTGRES_PORT = 5432
 RABBITMQ_PORT = 5672
+REDIS_PORT = 6379
 
 # Ports weed mini uses by default; the dev instance keeps them so that its data directory stays stable.
 SEAWEEDFS_DEFAULT_PORTS = {
@@ -647,6 +648,53 @@ def ensure_database(name: str, host: str = LOCALHOST, port: int = POSTGRES_PORT,
         conn.close()
 
 
+# The platform's two database roles (see tenants/db_roles.py): the owner runs migrations and owns the tables;
+# the application role only reads and writes, so PostgreSQL row-level security applies to it. Neither is a
+# superuser or has BYPASSRLS. Passwordless here because the local cluster trusts 127.0.0.1.
+DB_OWNER_ROLE = "mip_owner"
+DB_APP_ROLE = "mip_app"
+
+
+def ensure_database_roles(
+    owner: str = DB_OWNER_ROLE, app: str = DB_APP_ROLE, host: str = LOCALHOST, port: int = POSTGRES_PORT,
+    admin_user: str = "postgres",
+) -> None:
+    """Create the owner role (LOGIN CREATEDB, so the test suite can create its databases) and the application
+    role (LOGIN NOBYPASSRLS) if missing, connecting as the cluster's admin user."""
+    import psycopg2  # noqa: PLC0415
+    from psycopg2 import sql  # noqa: PLC0415
+
+    conn = psycopg2.connect(host=host, port=port, user=admin_user, dbname="postgres", connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for role, options in ((owner, "LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS"),
+                                  (app, "LOGIN NOCREATEDB NOSUPERUSER NOBYPASSRLS")):
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                cur.execute(sql.SQL(f"{verb} ROLE {{}} {options}").format(sql.Identifier(role)))
+    finally:
+        conn.close()
+
+
+def ensure_platform_database(name: str, owner: str = DB_OWNER_ROLE, host: str = LOCALHOST,
+                             port: int = POSTGRES_PORT, admin_user: str = "postgres") -> bool:
+    """The roles, and database `name` owned by the owner role (so it owns the public schema). True if created."""
+    import psycopg2  # noqa: PLC0415
+    from psycopg2 import sql  # noqa: PLC0415
+
+    ensure_database_roles(owner=owner, host=host, port=port, admin_user=admin_user)
+    created = ensure_database(name, host=host, port=port, user=admin_user)
+    conn = psycopg2.connect(host=host, port=port, user=admin_user, dbname="postgres", connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(owner)))
+    finally:
+        conn.close()
+    return created
+
+
 def _ensure_database_cli(name: str, host: str, port: int, user: str) -> bool:
     psql = _which("psql")
     if not psql:
@@ -734,8 +782,55 @@ def ensure_rabbitmq(
     return outcome
 
 
+def redis_ready(host: str = LOCALHOST, port: int = REDIS_PORT, timeout: float = 2.0) -> bool:
+    """True if host:port answers the Redis PING with +PONG (an open port alone may be something else)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def ensure_redis(
+    host: str = LOCALHOST, port: int = REDIS_PORT, timeout: float = 30.0, *, run_dir: Path | str | None = None
+) -> str:
+    """Make Redis answer on host:port (rate-limit and sign-in lockout counters). Returns "running", "started" or
+    "installed". Started on loopback only and without persistence: the counters are short-lived by design."""
+    if redis_ready(host, port):
+        return "running"
+    if port_open(host, port):
+        outcome = "running"  # listening but still loading; wait below
+    else:
+        outcome = "started"
+        server = _which("redis-server")
+        if not server:
+            say("Redis is not installed; installing redis-server with apt-get")
+            apt_install("redis-server")
+            server = _which("redis-server")
+            if not server:
+                raise DevstackError("redis-server installed but the redis-server command is not found")
+            outcome = "installed"
+        say(f"starting Redis (redis-server --daemonize yes) on {LOCALHOST}:{port} ...")
+        result = subprocess.run(
+            [server, "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", str(port),
+             "--save", "", "--appendonly", "no"],
+            capture_output=True, text=True, timeout=60,
+        )
+        if result.returncode != 0:
+            raise DevstackError(f"redis-server failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        _write_marker("redis", {"kind": "redis-server", "port": port}, run_dir)
+    start = time.monotonic()
+    while not redis_ready(host, port):
+        if time.monotonic() - start > timeout:
+            raise DevstackError(f"Redis did not answer PING on {host}:{port} within {timeout:.0f} s")
+        time.sleep(0.2)
+    return outcome
+
+
 def stop_managed_system_services(run_dir: Path | str | None = None) -> list[str]:
-    """Stop PostgreSQL/RabbitMQ only if a marker says devstack started them. Returns what was stopped."""
+    """Stop PostgreSQL/RabbitMQ/Redis only if a marker says devstack started them. Returns what was stopped."""
     stopped = []
     marker_dir = _run_dir(run_dir) / MANAGED_MARKERS
     rabbit = marker_dir / "rabbitmq.json"
@@ -745,6 +840,15 @@ def stop_managed_system_services(run_dir: Path | str | None = None) -> list[str]
             subprocess.run([ctl, "stop"], capture_output=True, text=True, timeout=120)
             stopped.append("rabbitmq")
         rabbit.unlink()
+    red = marker_dir / "redis.json"
+    if red.exists():
+        port = json.loads(red.read_text()).get("port", REDIS_PORT)
+        cli = _which("redis-cli")
+        if cli and port_open(LOCALHOST, port):
+            subprocess.run([cli, "-h", LOCALHOST, "-p", str(port), "shutdown", "nosave"],
+                           capture_output=True, text=True, timeout=60)
+            stopped.append("redis")
+        red.unlink()
     pg = marker_dir / "postgres.json"
     if pg.exists():
         data = json.loads(pg.read_text())
@@ -998,12 +1102,14 @@ def cmd_services_up(args: argparse.Namespace) -> int:
     if "postgres" not in args.skip:
         state = ensure_postgres(run_dir=args.run_dir)
         say(f"postgres: {state} on {LOCALHOST}:{POSTGRES_PORT}")
-        created = ensure_database(args.database)
+        created = ensure_platform_database(args.database)
         say(f"postgres: database {args.database} {'created' if created else 'exists'}")
     if "rabbitmq" not in args.skip:
         t = time.monotonic()
         state = ensure_rabbitmq(run_dir=args.run_dir)
         say(f"rabbitmq: {state} on {LOCALHOST}:{RABBITMQ_PORT}" + (f" ({time.monotonic() - t:.1f} s)" if state != "running" else ""))
+    if "redis" not in args.skip:
+        say(f"redis: {ensure_redis(run_dir=args.run_dir)} on {LOCALHOST}:{REDIS_PORT}")
     if "seaweedfs" not in args.skip:
         ensure_dev_seaweedfs(args.run_dir, args.bucket)
     if DEV_ONLY_S3_ACCESS_KEY in dev_s3_credentials():
@@ -1083,7 +1189,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     up = sub.add_parser("services-up", help="postgres + database + rabbitmq + seaweedfs + bucket")
     up.add_argument("--database", default=DEV_DATABASE)
     up.add_argument("--bucket", default=DEV_BUCKET)
-    up.add_argument("--skip", action="append", default=[], choices=["postgres", "rabbitmq", "seaweedfs"])
+    up.add_argument("--skip", action="append", default=[], choices=["postgres", "rabbitmq", "redis", "seaweedfs"])
     up.set_defaults(func=cmd_services_up)
     down = sub.add_parser("down", help="stop everything devstack started (pid files)")
     down.add_argument("--keep-system-services", action="store_true",

@@ -25,6 +25,8 @@ RUN_DIR = REPO_ROOT / ".run"
 VENV_BIN = Path(sys.executable).parent
 WEB_PORT = int(os.environ.get("MIP_WEB_PORT", "8000"))
 MODEL_SERVER_PORT = int(os.environ.get("MIP_MODEL_SERVER_PORT", "9000"))
+MIGRATION_DATABASE_URL = os.environ.get(
+    "MIP_MIGRATION_DATABASE_URL", f"postgres://{devstack.DB_OWNER_ROLE}@127.0.0.1:5432/mip")
 HAND_DX = REPO_ROOT.parent / "shared" / "data" / "dicom" / "hand" / "hand_dx_left_pa_f.dcm"
 
 
@@ -72,7 +74,8 @@ def start_processes(env: dict[str, str]) -> None:
         env=env, cwd=REPO_ROOT, port=MODEL_SERVER_PORT, run_dir=RUN_DIR, timeout=180,
     )
     devstack.say(f"model server: gRPC (TFS + KServe) on 127.0.0.1:{MODEL_SERVER_PORT}")
-    run([python, "manage.py", "migrate", "--noinput"], env)
+    # Migrations run as the table owner; everything else connects as the application role (row-level security).
+    run([python, "manage.py", "migrate", "--noinput"], {**env, "MIP_DATABASE_URL": MIGRATION_DATABASE_URL})
     run([python, "manage.py", "seed_demo", "--credentials-file", str(RUN_DIR / "demo-credentials.json")], env)
     devstack.start_background(
         "web",
@@ -120,8 +123,9 @@ def submit_demo(base_url: str, api_key: str, timeout_s: float = 180) -> dict:
 def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     devstack.ensure_postgres(run_dir=RUN_DIR)
-    devstack.ensure_database("mip")
+    devstack.ensure_platform_database("mip")
     devstack.ensure_rabbitmq(run_dir=RUN_DIR)
+    devstack.ensure_redis(run_dir=RUN_DIR)
     devstack.ensure_dev_seaweedfs(run_dir=RUN_DIR)
     ensure_model_built()
     env = platform_env()

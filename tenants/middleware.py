@@ -1,7 +1,7 @@
 """Resolve the hospital of a signed-in portal user once per request and put it in context."""
 from __future__ import annotations
 
-from tenants.context import _current_tenant
+from tenants.context import _current_tenant, dangerously_operator_access, user_context
 from tenants.selectors import memberships_for_user
 
 SESSION_TENANT_KEY = "mip_tenant_id"
@@ -23,21 +23,32 @@ class PortalTenantMiddleware:
         # Why a signed-in person has no hospital in context, as a problem code ("no_membership", "tenant_suspended").
         request.tenant_refusal = None
         user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.get_response(request)
+        with user_context(user.pk):
+            if user.is_staff and request.path.startswith("/admin/"):
+                # Platform operators work across hospitals in the Django admin; the database allows it only
+                # inside this named block, and each crossing is logged (issue #5 records it as an audit event).
+                with dangerously_operator_access(reason=f"django admin {request.method} {request.path} by staff "
+                                                        f"user {user.pk}"):
+                    return self.get_response(request)
+            return self._with_tenant(request, user)
+
+    def _with_tenant(self, request, user):
         token = None
-        if user is not None and user.is_authenticated:
-            memberships = list(memberships_for_user(user=user))
-            chosen = request.session.get(SESSION_TENANT_KEY)
-            membership = next((m for m in memberships if str(m.tenant_id) == chosen), None)
-            if membership is None and memberships:
-                membership = memberships[0]
-            if membership is None:
-                request.tenant_refusal = "no_membership"
-            elif not membership.tenant.is_active:
-                request.tenant_refusal = "tenant_suspended"
-            else:
-                request.tenant = membership.tenant
-                request.membership = membership
-                token = _current_tenant.set(membership.tenant)
+        memberships = list(memberships_for_user(user=user))
+        chosen = request.session.get(SESSION_TENANT_KEY)
+        membership = next((m for m in memberships if str(m.tenant_id) == chosen), None)
+        if membership is None and memberships:
+            membership = memberships[0]
+        if membership is None:
+            request.tenant_refusal = "no_membership"
+        elif not membership.tenant.is_active:
+            request.tenant_refusal = "tenant_suspended"
+        else:
+            request.tenant = membership.tenant
+            request.membership = membership
+            token = _current_tenant.set(membership.tenant)
         try:
             return self.get_response(request)
         finally:

@@ -1,12 +1,27 @@
 """Writes on hospitals, memberships and API keys."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from tenants.context import tenant_context
 from tenants.keys import GeneratedKey, generate_key, hash_secret
-from tenants.models import ApiKey, Membership, Tenant
+from tenants.models import ApiKey, Membership, Tenant, default_api_key_scopes
+from tenants.roles import API_KEY_SCOPES
+
+_API_KEY_NAME_MAX = ApiKey._meta.get_field("name").max_length
+
+
+class ApiKeyRejected(ValueError):
+    """An API key the platform refuses to create, with a stable code (invalid_name, invalid_scope, invalid_expiry)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @transaction.atomic
@@ -20,7 +35,8 @@ def membership_grant(*, tenant: Tenant, user, role: str) -> Membership:
     """Give `user` the `role` in `tenant` (updates the role if the person is already a member)."""
     if role not in Membership.Role.values:
         raise ValueError(f"Unknown role {role!r}; one of {', '.join(Membership.Role.values)}")
-    membership, _ = Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
+    with tenant_context(tenant):
+        membership, _ = Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
     return membership
 
 
@@ -31,14 +47,37 @@ def user_create(*, username: str, password: str, email: str = ""):
 
 
 @transaction.atomic
-def api_key_create(*, tenant: Tenant, name: str, created_by=None) -> tuple[ApiKey, str]:
-    """Create an API key for `tenant`. Returns the row and the full key, which is shown once, never stored."""
+def api_key_create(*, tenant: Tenant, name: str, created_by=None, scopes: list[str] | None = None,
+                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Create an API key for `tenant`. Returns the row and the full key, which is shown once, never stored.
+
+    `scopes`: a non-empty subset of submit/read (default both). `expires_at`: an aware datetime in the future, or
+    None for a key that lasts until revoked. Raises ApiKeyRejected (invalid_name, invalid_scope, invalid_expiry).
+    """
+    name = (name or "").strip()
+    if not name or len(name) > _API_KEY_NAME_MAX:
+        raise ApiKeyRejected("invalid_name", f"Give the key a name of 1 to {_API_KEY_NAME_MAX} characters.")
+    scopes = default_api_key_scopes() if scopes is None else list(scopes)
+    unknown = sorted(set(scopes) - API_KEY_SCOPES)
+    if not scopes or unknown:
+        raise ApiKeyRejected("invalid_scope", f"Scopes must be a non-empty subset of {', '.join(sorted(API_KEY_SCOPES))}"
+                             + (f"; unknown: {', '.join(unknown)}." if unknown else "."))
+    # Keep the order of the allowed list, without duplicates, so equal scope sets are stored equally.
+    scopes = [scope for scope in sorted(API_KEY_SCOPES) if scope in scopes]
+    if expires_at is not None:
+        if timezone.is_naive(expires_at):
+            raise ApiKeyRejected("invalid_expiry", "expires_at must carry a time zone (e.g. 2027-01-31T00:00:00Z).")
+        if expires_at <= timezone.now():
+            raise ApiKeyRejected("invalid_expiry", "expires_at must be in the future.")
     generated: GeneratedKey = generate_key()
-    api_key = ApiKey.objects.create(
+    with tenant_context(tenant):
+        api_key = ApiKey.objects.create(
         tenant=tenant,
         name=name,
         prefix=generated.prefix,
         secret_sha256=hash_secret(generated.secret),
+        scopes=scopes,
+        expires_at=expires_at,
         created_by=created_by,
     )
     return api_key, generated.full_key
@@ -49,7 +88,8 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key; requests with it are refused from now on. Revoking twice keeps the first time."""
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+        with tenant_context(api_key.tenant):
+            api_key.save(update_fields=["revoked_at"])
     return api_key
 
 

@@ -16,6 +16,36 @@ HAND_DX = SHARED_DATA / "hand" / "hand_dx_left_pa_f.dcm"
 CHEST_CR = SHARED_DATA / "pydicom-data" / "RG1_J2KI.dcm"
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(postgres_ready):
+    """Before pytest-django creates the test database (as the owner role), make sure both roles exist."""
+    from scripts import devstack
+
+    devstack.ensure_database_roles()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After the test database is created and migrated as the owner, run every test as the application role,
+    so row-level security applies to the tests exactly as to production; switch back to drop the database."""
+    from django.conf import settings
+    from django.db import connections
+
+    connection = connections["default"]
+    owner = connection.settings_dict["USER"]
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            # Only the test database: transactional tests empty the tables with TRUNCATE between tests.
+            cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {settings.TEST_DB_APP_USER}")
+        connection.close()
+    connection.settings_dict["USER"] = settings.TEST_DB_APP_USER
+    yield
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connections[alias].close()
+    connection.settings_dict["USER"] = owner
+
+
 def _clear_client_caches() -> None:
     from inference import tasks
     from studies import storage

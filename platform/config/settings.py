@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "tenants",
+    "accounts",
     "studies",
     "inference",
     "api",
@@ -82,13 +83,21 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------
 # Database
 # ---------------------------------------------------------------------------
+# The web app and workers connect as the application role (no table ownership, no BYPASSRLS), so PostgreSQL
+# row-level security applies to them. Migrations run with MIP_DATABASE_URL set to the table owner's URL
+# (MIP_MIGRATION_DATABASE_URL in scripts/run_platform.py and the Helm migrations hook).
 DATABASES = {
     "default": parse_database_url(
-        env_required("DATABASE_URL", dev_default="postgres://postgres@127.0.0.1:5432/mip", is_dev=IS_DEV)
+        env_required("DATABASE_URL", dev_default="postgres://mip_app@127.0.0.1:5432/mip", is_dev=IS_DEV)
     )
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Row-level security settings travel with each statement (tenants/rls.py); server-side cursors would wrap the
+# statement in DECLARE, which cannot carry them. Also required behind PgBouncer in transaction mode.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# The role the application connects as; granted DML on every table after each migrate.
+DB_APP_ROLE = env_str("DB_APP_ROLE", "mip_app")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------------------

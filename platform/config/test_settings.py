@@ -11,6 +11,10 @@ from config.settings import *  # noqa: E402,F403
 
 # A database of the test run's own, so concurrent runs (several checkouts, parallel sessions) never collide.
 DATABASES["default"]["TEST"] = {"NAME": f"test_mip_{os.getpid()}"}
+# pytest-django creates and migrates the test database as the table owner; tests/conftest.py then reconnects as
+# the application role, so every test runs under row-level security exactly as production does.
+DATABASES["default"]["USER"] = os.environ.get("MIP_TEST_DB_OWNER", "mip_owner")
+TEST_DB_APP_USER = os.environ.get("MIP_TEST_DB_APP_USER", "mip_app")
 # Cache keys of the run's own in the shared Redis (rate-limit and lockout counters never leak between runs).
 CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never outside tests

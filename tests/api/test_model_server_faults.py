@@ -108,6 +108,7 @@ def test_broker_publish_failure_leaves_the_assessment_queued_and_the_sweep_publi
 
     from inference.models import Assessment
     from inference.tasks import requeue_stale_assessments
+    from tenants.context import tenant_context
 
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError("broker down")
@@ -120,9 +121,10 @@ def test_broker_publish_failure_leaves_the_assessment_queued_and_the_sweep_publi
     body = his_a.get(response["Location"]).json()
     assert body["status"] == "queued"
 
-    Assessment.objects.dangerously_all_tenants().filter(pk=body["id"]).update(
-        created_at=timezone.now() - timedelta(seconds=platform_settings.REQUEUE_STALE_AFTER_S + 5)
-    )
+    with tenant_context(hospital_a.tenant):
+        Assessment.objects.filter(pk=body["id"]).update(
+            created_at=timezone.now() - timedelta(seconds=platform_settings.REQUEUE_STALE_AFTER_S + 5)
+        )
     assert requeue_stale_assessments() == 1
     done = wait_for_status(his_a, response["Location"], {"succeeded", "failed"})
     assert done["status"] == "succeeded"
