@@ -68,7 +68,19 @@ def platform_settings(s3_server, local_model_server, small_model_repository, bro
     settings.MODEL_REPOSITORY_DIR = Path(small_model_repository)
     settings.CELERY_BROKER_URL = broker_ready
     _clear_client_caches()
-    return settings
+    yield settings
+    _delete_test_queue(settings)
+
+
+def _delete_test_queue(settings) -> None:
+    """The run's own queue would otherwise stay in RabbitMQ (durable) with any unconsumed test messages."""
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # the broker may be gone at the end of a fault test run; nothing to clean then
+        pass
 
 
 @pytest.fixture
