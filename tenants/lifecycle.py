@@ -351,9 +351,12 @@ def tenant_export(*, tenant: Tenant, destination: Path, archive: bool = False) -
     0700 and files 0600.
 
     Raises ExportVerificationFailed (an object missing or not matching its row), LifecycleError (destination not
-    empty, hospital offboarded) and botocore errors when the object store is unreachable.
+    empty, hospital offboarded) and studies.storage.StorageUnavailable (object store unreachable; the partial
+    directory has no manifest, so it can never pass for an export: delete it and export again).
     """
-    from studies.storage import s3_client
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from studies.storage import StorageUnavailable, s3_client
 
     tenant = Tenant.objects.get(pk=tenant.pk)
     if tenant.status == Tenant.Status.OFFBOARDED:
@@ -375,11 +378,14 @@ def tenant_export(*, tenant: Tenant, destination: Path, archive: bool = False) -
     client = s3_client()
     prefix = tenant_prefix(tenant.id)
     objects: list[dict[str, Any]] = []
-    for key in _list_keys(client, prefix):
-        relative = f"{OBJECTS_DIR}/{_object_relative_path(key, prefix)}"
-        sha256, size = _download(client, key, destination / relative)
-        files.append({"path": relative, "sha256": sha256, "size_bytes": size})
-        objects.append({"key": key, "path": relative, "sha256": sha256, "size_bytes": size})
+    try:
+        for key in _list_keys(client, prefix):
+            relative = f"{OBJECTS_DIR}/{_object_relative_path(key, prefix)}"
+            sha256, size = _download(client, key, destination / relative)
+            files.append({"path": relative, "sha256": sha256, "size_bytes": size})
+            objects.append({"key": key, "path": relative, "sha256": sha256, "size_bytes": size})
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageUnavailable(f"object store refused or unreachable: {type(exc).__name__}") from exc
 
     # Every image row must have its object, byte-identical to what was uploaded. Objects without a row (left by
     # an upload whose database write failed) are exported too: they are the hospital's bytes all the same.
