@@ -1,7 +1,10 @@
 """HIS API: submit an image for assessment, then poll for the result."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.response import Response
 
 from api.base import TenantAPIView
@@ -9,6 +12,7 @@ from api.problems import ApiProblem
 from api.serializers import assessment_location, serialize_assessment
 from inference import selectors, services
 from studies.imaging import ImageRejected
+from studies import storage
 from studies.storage import StorageUnavailable
 from tenants.roles import Capability
 
@@ -103,6 +107,24 @@ class AssessmentCollectionView(TenantAPIView):
         if status_filter:
             queryset = queryset.filter(status=status_filter)
         return Response({"results": [serialize_assessment(a) for a in queryset[: max(limit, 1)]]})
+
+
+class AssessmentOriginalView(TenantAPIView):
+    """GET a short-lived download URL for the original file of one of the hospital's assessments."""
+
+    required_capabilities = {"GET": Capability.READ}
+
+    def get(self, request, assessment_id):
+        assessment = selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
+        if assessment is None:
+            raise ApiProblem(status=404, code="assessment_not_found",
+                             detail="No assessment with this id exists for your hospital.")
+        instance = assessment.instance
+        ttl = settings.PRESIGNED_URL_TTL_S
+        url = storage.presigned_download_url(tenant_id=self.tenant.id, key=instance.storage_key, ttl_s=ttl)
+        expires_at = timezone.now() + timedelta(seconds=ttl)
+        return Response({"url": url, "expires_at": expires_at.isoformat(), "content_type": instance.content_type,
+                         "sha256": instance.sha256, "size_bytes": instance.size_bytes})
 
 
 class AssessmentDetailView(TenantAPIView):

@@ -162,6 +162,9 @@ S3_REGION = env_str("S3_REGION", "us-east-1")
 S3_ACCESS_KEY = env_required("S3_ACCESS_KEY", dev_default="dev-access-key", is_dev=IS_DEV)
 S3_SECRET_KEY = env_required("S3_SECRET_KEY", dev_default="dev-secret-key", is_dev=IS_DEV)
 S3_BUCKET = env_str("S3_BUCKET", "mip-studies")
+# Presigned download URLs: the endpoint clients reach (may differ from the internal one) and their lifetime.
+S3_PUBLIC_ENDPOINT_URL = env_str("S3_PUBLIC_ENDPOINT_URL", None)
+PRESIGNED_URL_TTL_S = env_int("PRESIGNED_URL_TTL_S", 60)
 # Server-side encryption for every stored object: "AES256" (SSE-S3) or "" to leave it to the bucket policy.
 S3_SERVER_SIDE_ENCRYPTION = env_str("S3_SSE", "AES256")
 

@@ -97,3 +97,21 @@ def object_exists(*, key: str) -> bool:
         raise StorageUnavailable(f"object store refused the check: {type(exc).__name__}") from exc
     except BotoCoreError as exc:
         raise StorageUnavailable(f"object store unreachable: {type(exc).__name__}") from exc
+
+
+def presigned_download_url(*, tenant_id, key: str, ttl_s: int | None = None) -> str:
+    """A short-lived GET URL for one of the hospital's own objects.
+
+    Raises PermissionError if `key` is outside the hospital's prefix: a URL is never signed for another
+    hospital's object, whatever the caller passes. Signing is local (no request to the store).
+    """
+    from tenants.storage_keys import key_belongs_to_tenant
+
+    if not key_belongs_to_tenant(key, tenant_id):
+        raise PermissionError("refusing to sign a URL for an object outside the hospital's prefix")
+    ttl = int(ttl_s if ttl_s is not None else settings.PRESIGNED_URL_TTL_S)
+    client = _client(settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL, settings.S3_REGION,
+                     settings.S3_ACCESS_KEY, settings.S3_SECRET_KEY)
+    return client.generate_presigned_url(
+        "get_object", Params={"Bucket": settings.S3_BUCKET, "Key": key}, ExpiresIn=ttl
+    )
