@@ -1,13 +1,20 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts import views as account_views
 from portal import views
 
 app_name = "portal"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
+    # Sign-in: password, then a TOTP code for people with two-step sign-in on (accounts.signin).
+    path("login/", account_views.signin_password, name="login"),
+    path("login/code/", account_views.signin_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The person's own account (no hospital data).
+    path("account/two-step/", account_views.two_step, name="account-two-step"),
+    path("account/password/", account_views.PasswordChangeView.as_view(), name="password-change"),
+    path("account/password/done/", account_views.PasswordChangeDoneView.as_view(), name="password-change-done"),
     path("", views.assessment_list, name="assessment-list"),
     path("hospital/", views.switch_hospital, name="switch-hospital"),
     path("assessments/<str:assessment_id>/", views.assessment_detail, name="assessment-detail"),

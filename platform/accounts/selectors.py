@@ -1,0 +1,14 @@
+"""Reads on a person's sign-in data (person-level tables: no hospital in context needed)."""
+from __future__ import annotations
+
+from accounts.models import TotpDevice
+
+
+def totp_device_for(*, user) -> TotpDevice | None:
+    """The person's TOTP device, confirmed or still being enrolled, else None."""
+    return TotpDevice.objects.filter(user=user).first()
+
+
+def confirmed_totp_device_for(*, user) -> TotpDevice | None:
+    """The device that gates this person's sign-in, else None."""
+    return TotpDevice.objects.filter(user=user, confirmed=True).first()
