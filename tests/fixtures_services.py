@@ -4,6 +4,7 @@
   credentials and a created bucket - never the developer's instance on :8333.
 * ``postgres_ready`` / ``broker_ready`` (session): PostgreSQL on 127.0.0.1:5432 / RabbitMQ on
   127.0.0.1:5672 are running (started, or installed with apt-get, when they are not).
+* ``redis_ready`` (session): Redis on 127.0.0.1:6379 is running (rate limits, lockout); returns its URL.
 * ``free_port()`` / ``unused_tcp_port``: a free TCP port on 127.0.0.1.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "free_port",
     "free_ports",
     "postgres_ready",
+    "redis_ready",
     "s3_env",
     "s3_server",
     "start_private_seaweedfs",
@@ -116,6 +118,16 @@ def broker_ready() -> str:
     except DevstackError as exc:
         pytest.fail(f"RabbitMQ is not available: {exc}", pytrace=False)
     return f"amqp://guest:guest@{devstack.LOCALHOST}:{devstack.RABBITMQ_PORT}//"
+
+
+@pytest.fixture(scope="session")
+def redis_ready() -> str:
+    """Redis answers PING on 127.0.0.1:6379; returns the URL. The test settings give each run its own key prefix."""
+    try:
+        devstack.ensure_redis()
+    except DevstackError as exc:
+        pytest.fail(f"Redis is not available: {exc}", pytrace=False)
+    return f"redis://{devstack.LOCALHOST}:{devstack.REDIS_PORT}/0"
 
 
 @pytest.fixture

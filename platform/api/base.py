@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from api.authentication import ApiKeyPrincipal
 from api.problems import ApiProblem
+from api.ratelimit import enforce_rate_limits
 from tenants.context import _current_tenant
 from tenants.roles import Capability, role_allows, scopes_allow
 
@@ -35,6 +36,8 @@ class TenantAPIView(APIView):
             refusal = getattr(request._request, "tenant_refusal", None) or "no_membership"
             raise ApiProblem(status=403, code=refusal, detail=_REFUSALS.get(refusal, _REFUSALS["no_membership"]))
         self.check_capability(request)
+        # After authentication and authorisation, so refused callers never spend the hospital's budget.
+        enforce_rate_limits(tenant=tenant, api_key=user.api_key if isinstance(user, ApiKeyPrincipal) else None)
         self.tenant = tenant
         self._tenant_token = _current_tenant.set(tenant)
 
