@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model, login
-from django.contrib.auth import load_backend
+from django.contrib.auth import authenticate, get_user_model, load_backend, login
 
 from accounts import lockout, services
 from accounts.lockout import Lock
