@@ -1,7 +1,7 @@
 """Portal sign-in (password, then TOTP code), two-step set-up, and password change.
 
 Thin views over accounts.signin and accounts.services. A locked sign-in answers 429 Too Many Requests with
-Retry-After and `data-code="signin_locked"` on the message (see README, "Portal sign-in").
+Retry-After and `data-code="signin_locked"` (plus `data-retry-after-s`) on the message.
 """
 from __future__ import annotations
 
