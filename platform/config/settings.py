@@ -28,6 +28,10 @@ IS_DEV = ENVIRONMENT in {"development", "test"}
 # Core
 # ---------------------------------------------------------------------------
 SECRET_KEY = env_required("SECRET_KEY", dev_default="dev-only-insecure-secret-key-do-not-deploy", is_dev=IS_DEV)
+# Encrypts secrets kept in the database (TOTP seeds). Separate from SECRET_KEY so either can rotate alone.
+FIELD_ENCRYPTION_KEY = env_required("FIELD_ENCRYPTION_KEY", dev_default="dev-only-field-encryption-key",
+                                    is_dev=IS_DEV)
+FIELD_ENCRYPTION_KEY_FALLBACKS = env_list("FIELD_ENCRYPTION_KEY_FALLBACKS", [])
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if IS_DEV else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -145,6 +149,10 @@ RATE_LIMIT_PER_TENANT_PER_MINUTE = env_int("RATE_LIMIT_PER_TENANT_PER_MINUTE", 3
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
 LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900)
 LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900)
+# Per client address the limit is higher: a hospital often signs in from one shared address.
+LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 10 * LOGIN_MAX_FAILURES)
+# How long the password-passed, code-pending half of a two-step sign-in stays valid.
+LOGIN_SECOND_FACTOR_TTL_S = env_int("LOGIN_SECOND_FACTOR_TTL_S", 300)
 
 # ---------------------------------------------------------------------------
 # Uploads

@@ -162,7 +162,10 @@ def test_sealed_secrets_open_only_for_their_owner_and_detect_tampering(settings)
     tampered = sealed[:-6] + ("A" if sealed[-6] != "A" else "B") + sealed[-5:]
     with pytest.raises(sealing.SealBroken):
         sealing.unseal(tampered, owner="user:1")
-    # After a SECRET_KEY rotation the old key, kept as a fallback, still opens it.
-    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
-    settings.SECRET_KEY = "a-new-secret-key-for-this-test-only-0123456789"
+    # After a key rotation the old key, kept as a fallback, still opens it; once dropped, nothing does.
+    settings.FIELD_ENCRYPTION_KEY_FALLBACKS = [settings.FIELD_ENCRYPTION_KEY]
+    settings.FIELD_ENCRYPTION_KEY = "a-new-field-key-for-this-test-only-0123456789"
     assert sealing.unseal(sealed, owner="user:1") == "JBSWY3DPEHPK3PXP"
+    settings.FIELD_ENCRYPTION_KEY_FALLBACKS = []
+    with pytest.raises(sealing.SealBroken):
+        sealing.unseal(sealed, owner="user:1")

@@ -27,12 +27,15 @@ def test_production_refuses_to_start_without_a_secret_key():
 def test_production_requires_every_secret_not_only_the_first():
     completed = _load_settings({"MIP_ENV": "production", "MIP_SECRET_KEY": "x" * 50})
     assert completed.returncode != 0
+    assert "MIP_FIELD_ENCRYPTION_KEY must be set" in completed.stderr
+    completed = _load_settings({"MIP_ENV": "production", "MIP_SECRET_KEY": "x" * 50, "MIP_FIELD_ENCRYPTION_KEY": "y"})
+    assert completed.returncode != 0
     assert "MIP_DATABASE_URL must be set" in completed.stderr
 
 
 def test_production_loads_when_everything_is_given():
     completed = _load_settings({
-        "MIP_ENV": "production", "MIP_SECRET_KEY": "x" * 50,
+        "MIP_ENV": "production", "MIP_SECRET_KEY": "x" * 50, "MIP_FIELD_ENCRYPTION_KEY": "y" * 50,
         "MIP_DATABASE_URL": "postgres://app:pw@db.internal:5432/mip",
         "MIP_S3_ACCESS_KEY": "a", "MIP_S3_SECRET_KEY": "b", "MIP_BROKER_URL": "amqp://u:p@mq:5672//",
     })
