@@ -348,6 +348,37 @@ def test_amqp_probe_is_false_for_a_non_amqp_port(tmp_path):
         proc.stop()
 
 
+def test_redis_ready_answers_ping(redis_ready):
+    assert redis_ready == "redis://127.0.0.1:6379/0"
+    assert devstack.redis_ready()
+    assert devstack.ensure_redis() == "running"
+
+
+def test_redis_probe_is_false_for_a_non_redis_port(tmp_path):
+    port = devstack.free_port()
+    assert devstack.redis_ready(LOCALHOST, port) is False  # nothing listens
+    proc = devstack.start_background("plainhttp", _http_server_argv(port, tmp_path), port=port, run_dir=tmp_path / "run")
+    try:
+        assert devstack.redis_ready(LOCALHOST, port) is False
+    finally:
+        proc.stop()
+
+
+def test_ensure_redis_starts_a_loopback_redis_and_down_stops_only_that_one(tmp_path):
+    port = devstack.free_port()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    try:
+        assert devstack.ensure_redis(port=port, run_dir=run_dir) == "started"
+        assert devstack.redis_ready(LOCALHOST, port)
+        assert devstack.ensure_redis(port=port, run_dir=run_dir) == "running"
+    finally:
+        stopped = devstack.stop_managed_system_services(run_dir)
+    assert stopped == ["redis"]
+    assert not devstack.port_open(LOCALHOST, port)
+    assert devstack.redis_ready()  # the shared instance on 6379 is untouched
+
+
 def test_cli_status_runs(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "devstack.py"), "--run-dir", str(tmp_path), "status"],
