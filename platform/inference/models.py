@@ -50,7 +50,11 @@ class Assessment(TenantOwnedModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="assessment_tenant_recent")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="assessment_tenant_recent"),
+            # Worklists filter by status ("what is still running?") within one hospital.
+            models.Index(fields=["tenant", "status", "-created_at"], name="assessment_tenant_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_name} assessment {self.id}"
