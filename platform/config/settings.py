@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "accounts",
     "studies",
     "inference",
+    "registry",
     "api",
     "portal",
 ]

@@ -2,7 +2,7 @@
 
 Model weights and their cards live in the model repository (model_repository/); this module is the
 platform side of the contract: input and output names, pre- and post-processing, and which version
-answers (settings.MODEL_VERSIONS until the registry of issue #4).
+answers (registry.routing, with settings.MODEL_VERSIONS as the default before any version is registered).
 """
 from __future__ import annotations
 
@@ -54,15 +54,6 @@ def load_model_card(name: str, version: int) -> ModelCard:
     )
 
 
-class MissingAssessmentInput(ValueError):
-    """The submission lacks something the model needs (e.g. patient sex for bone age)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @dataclass(frozen=True)
 class AssessmentModel:
     name: str
@@ -70,9 +61,8 @@ class AssessmentModel:
     build_inputs: Callable[[ParsedImage, str, float | None], dict[str, np.ndarray]]
     read_outputs: Callable[[dict[str, np.ndarray], str, float | None], dict[str, Any]]
     requires_sex: bool = False
-
-    def active_version(self) -> int:
-        return int(settings.MODEL_VERSIONS.get(self.name, 1))
+    # Distance between two results of this model and whether they agree (for shadow runs).
+    compare: Callable[[dict[str, Any], dict[str, Any]], tuple[float, bool]] | None = None
 
 
 def _bone_age_inputs(parsed: ParsedImage, sex: str, _age: float | None) -> dict[str, np.ndarray]:
@@ -92,6 +82,16 @@ def _bone_age_outputs(outputs: dict[str, np.ndarray], sex: str, age: float | Non
     return interpret_bone_age(months, sex, age)
 
 
+# Two bone-age readings within a month agree: well inside the atlas' own half-year steps and the ~0.5 month
+# INT8 gate, so a disagreement flags a real change of behaviour, not rounding.
+BONE_AGE_AGREEMENT_MONTHS = 1.0
+
+
+def _bone_age_compare(primary: dict[str, Any], shadow: dict[str, Any]) -> tuple[float, bool]:
+    difference = abs(float(shadow["bone_age_months"]) - float(primary["bone_age_months"]))
+    return difference, difference <= BONE_AGE_AGREEMENT_MONTHS
+
+
 CATALOG: dict[str, AssessmentModel] = {
     "bone_age": AssessmentModel(
         name="bone_age",
@@ -99,6 +99,7 @@ CATALOG: dict[str, AssessmentModel] = {
         build_inputs=_bone_age_inputs,
         read_outputs=_bone_age_outputs,
         requires_sex=True,
+        compare=_bone_age_compare,
     ),
 }
 

@@ -29,6 +29,10 @@ class Assessment(TenantOwnedModel):
     model_version = models.PositiveIntegerField()
     model_precision = models.CharField(max_length=16, blank=True, default="")
     model_is_demo = models.BooleanField(default=True)
+    # Why this version answers: "active", "canary", "pinned", "default", "canary_not_ready" (registry.routing).
+    routing_reason = models.CharField(max_length=32, blank=True, default="")
+    # A version run beside this one on the same input, compared, never shown and never billed.
+    shadow_version = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     # Inputs as the submitter gave them or as read from the header (patient data: never logged).
     patient_sex = models.CharField(max_length=1, blank=True, default="")
@@ -62,3 +66,23 @@ class Assessment(TenantOwnedModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL_STATUSES
+
+
+class ShadowResult(TenantOwnedModel):
+    """The shadow version's answer to one assessment, and how far it is from the answer the hospital got."""
+
+    id = models.BigAutoField(primary_key=True)
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="shadow_results")
+    model_version = models.PositiveIntegerField()
+    model_precision = models.CharField(max_length=16, blank=True, default="")
+    result = models.JSONField(null=True, blank=True)
+    # Model-specific distance between the shadow's and the primary's main output (bone age: months).
+    difference = models.FloatField(null=True, blank=True)
+    agrees = models.BooleanField(null=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assessment", "model_version"], name="one_shadow_result_per_version")
+        ]

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from inference.catalog import MissingAssessmentInput, get_assessment_model, load_model_card
+from inference.catalog import get_assessment_model
 from inference.models import Assessment
 from studies.imaging import ImageRejected, ParsedImage, check_fit_for_model, parse_upload
 from studies.services import image_ingest
+from registry.routing import NoServableVersion, choose_version
 from tenants.models import ApiKey, Tenant
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,6 @@ def assessment_submit(
         )
 
     ingested = image_ingest(tenant=tenant, data=data, parsed=parsed)
-    version = assessment_model.active_version()
 
     with transaction.atomic():
         if not ingested.created:
@@ -95,14 +96,23 @@ def assessment_submit(
             )
             if existing is not None:
                 return Submission(assessment=existing, created=False)
-        card = load_model_card(model_name, version)
+        # The id is drawn first because the canary split is a function of it (a retry keeps its version).
+        assessment_id = uuid.uuid4()
+        try:
+            route = choose_version(tenant=tenant, model_name=model_name, assessment_id=assessment_id,
+                                   is_ready=version_readiness)
+        except NoServableVersion as exc:
+            raise SubmissionRejected("model_version_unavailable", str(exc), 503) from None
         assessment = Assessment.objects.create(
+            id=assessment_id,
             tenant=tenant,
             instance=ingested.instance,
             model_name=model_name,
-            model_version=version,
-            model_precision=card.precision,
-            model_is_demo=card.demo,
+            model_version=route.version,
+            model_precision=route.precision,
+            model_is_demo=route.is_demo,
+            routing_reason=route.reason,
+            shadow_version=route.shadow_version,
             patient_sex=sex,
             chronological_age_months=age,
             submitted_by_user=submitted_by_user,
@@ -110,6 +120,13 @@ def assessment_submit(
         )
         transaction.on_commit(lambda: assessment_enqueue(assessment=assessment))
     return Submission(assessment=assessment, created=True)
+
+
+def version_readiness(model_name: str, version: int) -> bool | None:
+    """Whether the model server has this version loaded and ready (cached briefly); None when it cannot be asked."""
+    from inference.tasks import model_version_ready
+
+    return model_version_ready(model_name, version)
 
 
 def assessment_enqueue(*, assessment: Assessment) -> bool:
@@ -184,4 +201,16 @@ def assessment_note_retry(*, assessment_id, code: str, message: str) -> None:
     # enqueued_at moves forward so the requeue sweep does not publish a second copy while the retry waits.
     Assessment.objects.filter(pk=assessment_id, status=Assessment.Status.RUNNING).update(
         status=Assessment.Status.QUEUED, error_code=code, error_message=message, enqueued_at=timezone.now()
+    )
+
+
+def shadow_result_record(*, assessment: Assessment, version: int, precision: str, result: dict | None,
+                         difference: float | None, agrees: bool | None, error_code: str = "") -> None:
+    """Store a shadow run's outcome once (a re-delivery does not duplicate it). Never billed, never shown."""
+    from inference.models import ShadowResult
+
+    ShadowResult.objects.get_or_create(
+        assessment=assessment, model_version=version,
+        defaults={"tenant_id": assessment.tenant_id, "model_precision": precision, "result": result,
+                  "difference": difference, "agrees": agrees, "error_code": error_code},
     )

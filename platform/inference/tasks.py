@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -21,6 +22,7 @@ from inference.model_client import (
     MalformedResponse,
     ModelInputError,
     ModelNotFound,
+    ModelServerError,
     ModelServerUnavailable,
     make_model_client,
 )
@@ -59,12 +61,44 @@ def model_client():
     return _model_client(settings.MODEL_SERVER_API, settings.MODEL_SERVER_URL, settings.MODEL_SERVER_TIMEOUT_S)
 
 
+_READINESS_TTL_S = 5.0
+_readiness_cache: dict[tuple[str, int], tuple[float, bool | None]] = {}
+
+
+def model_version_ready(model_name: str, version: int) -> bool | None:
+    """Ask the model server whether a version is loaded and ready (not only whether the server is live).
+
+    Cached for a few seconds per process so a burst of submissions costs one call. None when the server cannot
+    be asked (down): callers then proceed and the worker's retries cover the outage.
+    """
+    key = (model_name, int(version))
+    now = time.monotonic()
+    cached = _readiness_cache.get(key)
+    if cached is not None and now - cached[0] < _READINESS_TTL_S:
+        return cached[1]
+    try:
+        ready: bool | None = model_client().is_model_ready(model_name, int(version), timeout_s=2.0)
+    except ModelServerUnavailable:
+        ready = None
+    except ModelServerError:
+        ready = False
+    _readiness_cache[key] = (now, ready)
+    return ready
+
+
 def retry_delay_s(retries_so_far: int) -> float:
     return min(settings.INFERENCE_RETRY_MAX_S, settings.INFERENCE_RETRY_BASE_S * (2**retries_so_far))
 
 
-def _infer(assessment: Assessment) -> dict:
-    """Load the image, run the model and interpret its outputs. Raises TransientFailure or PermanentFailure."""
+def _infer(assessment: Assessment, version: int | None = None, precision: str | None = None,
+           is_demo: bool | None = None) -> dict:
+    """Load the image, run the model and interpret its outputs. Raises TransientFailure or PermanentFailure.
+
+    `version` defaults to the assessment's own; the shadow run passes its version (and its precision/demo flag).
+    """
+    version = assessment.model_version if version is None else version
+    precision = assessment.model_precision if precision is None else precision
+    is_demo = assessment.model_is_demo if is_demo is None else is_demo
     assessment_model = get_assessment_model(assessment.model_name)
     if assessment_model is None:
         raise PermanentFailure("unknown_model", f"The model {assessment.model_name!r} is no longer offered.")
@@ -85,9 +119,7 @@ def _infer(assessment: Assessment) -> dict:
     inputs = assessment_model.build_inputs(parsed, assessment.patient_sex, assessment.chronological_age_months)
 
     try:
-        prediction = model_client().predict(
-            model_name=assessment.model_name, model_version=assessment.model_version, inputs=inputs
-        )
+        prediction = model_client().predict(model_name=assessment.model_name, model_version=version, inputs=inputs)
     except ModelServerUnavailable as exc:
         raise TransientFailure(
             "model_server_unavailable", "The model server could not be reached or did not answer in time."
@@ -95,7 +127,7 @@ def _infer(assessment: Assessment) -> dict:
     except ModelNotFound as exc:
         raise PermanentFailure(
             "model_version_unavailable",
-            f"The model server does not serve {assessment.model_name} version {assessment.model_version}.",
+            f"The model server does not serve {assessment.model_name} version {version}.",
         ) from exc
     except ModelInputError as exc:
         raise PermanentFailure("model_input_rejected", "The model server rejected the prepared input.") from exc
@@ -114,10 +146,10 @@ def _infer(assessment: Assessment) -> dict:
         "model": {
             "name": assessment.model_name,
             "version": prediction.model_version,
-            "precision": assessment.model_precision,
-            "demo": assessment.model_is_demo,
+            "precision": precision,
+            "demo": is_demo,
         },
-        **({"notice": DEMO_NOTICE} if assessment.model_is_demo else {}),
+        **({"notice": DEMO_NOTICE} if is_demo else {}),
     }
 
 
@@ -159,8 +191,30 @@ def run_assessment(self, *, tenant_id: str, assessment_id: str) -> None:
         services.assessment_fail(assessment_id=assessment_id, code="internal_error",
                                  message="The platform failed to complete the assessment; operators were alerted.")
         return
-    services.assessment_succeed(assessment_id=assessment_id, result=result,
-                                served_version=result["model"]["version"])
+    if services.assessment_succeed(assessment_id=assessment_id, result=result,
+                                   served_version=result["model"]["version"]) and assessment.shadow_version:
+        _run_shadow(assessment, result)
+
+
+def _run_shadow(assessment: Assessment, primary_result: dict) -> None:
+    """Run the shadow version on the same input and store how it compares. Best effort: the hospital's result
+    is already recorded, so a shadow failure is stored as such and never touches the assessment."""
+    from registry.models import ModelVersion
+
+    row = ModelVersion.objects.filter(model_name=assessment.model_name, version=assessment.shadow_version).first()
+    precision = row.precision if row else "unknown"
+    try:
+        shadow_result = _infer(assessment, version=assessment.shadow_version, precision=precision,
+                               is_demo=row.is_demo if row else True)
+    except (TransientFailure, PermanentFailure) as failure:
+        services.shadow_result_record(assessment=assessment, version=assessment.shadow_version,
+                                      precision=precision, result=None, difference=None, agrees=None,
+                                      error_code=failure.code)
+        return
+    compare = get_assessment_model(assessment.model_name).compare
+    difference, agrees = compare(primary_result, shadow_result) if compare else (None, None)
+    services.shadow_result_record(assessment=assessment, version=assessment.shadow_version, precision=precision,
+                                  result=shadow_result, difference=difference, agrees=agrees)
 
 
 @shared_task(name="inference.tasks.requeue_stale_assessments")
