@@ -1,43 +1,55 @@
 """Build the platform's models into the OpenVINO Model Server repository layout.
 
-    python -m model_repository.build_models [--variant full|small] [--output-dir DIR] [--version N]
+    python -m model_repository.build_models [--variant full|small] [--output-dir DIR]
+        [--only fp32|int8] [--fp32-version 1] [--int8-version 2] [--gate-threshold-months 0.5] [--streams 1]
 
-writes ``DIR/bone_age/N/model.xml + model.bin + model_card.json`` and creates or refreshes ``DIR/config.json``
-(OVMS ``model_config_list`` format; other models' entries in an existing config are kept). The weights are
-deterministic demo weights: see ``model_repository/bone_age/MODEL_CARD.md``.
+builds ``DIR/bone_age/1`` (FP32) and ``DIR/bone_age/2`` (INT8, NNCF post-training quantization of version 1,
+accepted only if it passes the accuracy gate against FP32, see ``model_repository/quantize.py``), each with
+model.xml + model.bin + model_card.json, and writes ``DIR/config.json`` (OVMS ``model_config_list``; other
+models' entries are kept) serving exactly the versions in use. Every version is built in a temporary directory
+and renamed into place only when complete (and, for INT8, gated): a failed build leaves the repository as it was
+and exits non-zero. The weights are deterministic demo weights: see ``model_repository/bone_age/MODEL_CARD.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import openvino as ov
 
 from model_repository.builders import bone_age
+from model_repository.cards import file_checksums, sha256_file  # noqa: F401 - sha256_file re-exported
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent
 DEFAULT_SEED = 20240611
 MODEL_NAME = "bone_age"
 
-# What OVMS gets in plugin_config for this model. f32 inference precision: CPUs with bf16/AMX would otherwise
-# silently run in bf16 and the server's answers would stop matching raw FP32 OpenVINO.
-PLUGIN_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+DEFAULT_STREAMS = 1  # latency: one stream, all cores on one request
 
 
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def plugin_config(streams: int = DEFAULT_STREAMS) -> dict:
+    """What OVMS gets in ``plugin_config`` for bone_age (per model, so it applies to the FP32 and INT8 versions).
+
+    ``INFERENCE_PRECISION_HINT`` f32: CPUs with bf16 (AVX512-BF16/AMX) would otherwise silently run the FP32
+    version's floating-point ops in bf16 and the server's answers would stop matching raw FP32 OpenVINO. The hint
+    only concerns floating-point execution: the INT8 version's quantized convolutions still run in INT8 under it
+    (checked with the runtime model's per-layer precisions, see MODEL_CARD.md); its few non-quantized ops (the
+    head, the sigmoid) then run in f32 instead of bf16, which is closer to the FP32 reference, not further.
+    """
+    if not isinstance(streams, int) or streams < 1:
+        raise ValueError(f"streams must be a positive integer, got {streams!r}")
+    return {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": str(streams), "INFERENCE_PRECISION_HINT": "f32"}
+
+
+PLUGIN_CONFIG = plugin_config()
 
 
 def _bone_age_card(version: int, variant: str, seed: int, xml: Path, bin_: Path, calibration: dict) -> dict:
@@ -85,7 +97,7 @@ def _bone_age_card(version: int, variant: str, seed: int, xml: Path, bin_: Path,
         "demo, not for diagnostic use. Outputs carry no clinical meaning.",
         # How the demo head was calibrated so outputs land mid-range (see builders/bone_age.py).
         "calibration": calibration,
-        "files": {"model.xml": {"sha256": sha256_file(xml)}, "model.bin": {"sha256": sha256_file(bin_)}},
+        "files": file_checksums(xml.parent),
         "build": {
             "builder": "model_repository.build_models",
             "seed": seed,
@@ -107,14 +119,30 @@ def _atomic_write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def write_config(output_dir: Path, model_name: str = MODEL_NAME) -> Path:
-    """Create or refresh ``output_dir/config.json`` with the OVMS entry for ``model_name``.
+def versions_on_disk(output_dir: Path, model_name: str = MODEL_NAME) -> list[int]:
+    """Integer version directories of ``model_name`` under ``output_dir`` that hold a model.xml."""
+    base = Path(output_dir) / model_name
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir()
+                  if p.is_dir() and p.name.isdigit() and int(p.name) > 0 and (p / "model.xml").is_file())
 
-    Entries for other models already in the file are kept; the entry for ``model_name`` is replaced.
-    ``base_path`` is relative to the config's directory, which OVMS resolves against the config file location.
-    Returns the config path. Raises ValueError if an existing config.json is not valid JSON.
+
+def write_config(output_dir: Path, models: Mapping[str, list[int]] | None = None,
+                 plugin_config: Mapping[str, str] | None = None) -> Path:
+    """Create or refresh ``output_dir/config.json`` so OVMS serves exactly the versions in use.
+
+    ``models`` maps a model name to its versions in use (the registry passes its list); each entry gets
+    ``model_version_policy`` ``{"specific": {"versions": [...]}}``. Default: ``bone_age`` with every version built
+    under ``output_dir``. ``plugin_config`` defaults to ``PLUGIN_CONFIG``. Entries for other models already in the
+    file are kept; ``base_path`` is relative to the config's directory (OVMS resolves it against the file).
+    Returns the config path. Raises ValueError if an existing config.json is not valid JSON or a model has no
+    version in use.
     """
-    config_path = Path(output_dir) / "config.json"
+    output_dir = Path(output_dir)
+    if models is None:
+        models = {MODEL_NAME: versions_on_disk(output_dir) or [1]}
+    config_path = output_dir / "config.json"
     config: dict = {"model_config_list": []}
     if config_path.exists():
         try:
@@ -122,58 +150,119 @@ def write_config(output_dir: Path, model_name: str = MODEL_NAME) -> Path:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{config_path} is not valid JSON: {exc}") from exc
         config.setdefault("model_config_list", [])
-    entry = {
-        "config": {
-            "name": model_name,
-            "base_path": model_name,
-            "model_version_policy": {"latest": {"num_versions": 1}},
-            "plugin_config": dict(PLUGIN_CONFIG),
-        }
-    }
-    others = [e for e in config["model_config_list"] if e.get("config", {}).get("name") != model_name]
-    config["model_config_list"] = [*others, entry]
+    entries = []
+    for name, versions in models.items():
+        versions = sorted({int(v) for v in versions})
+        if not versions or versions[0] < 1:
+            raise ValueError(f"{name}: versions in use must be positive integers, got {versions!r}")
+        entries.append({"config": {
+            "name": name,
+            "base_path": name,
+            "model_version_policy": {"specific": {"versions": versions}},
+            "plugin_config": dict(plugin_config if plugin_config is not None else PLUGIN_CONFIG),
+        }})
+    others = [e for e in config["model_config_list"] if e.get("config", {}).get("name") not in models]
+    config["model_config_list"] = [*others, *entries]
     _atomic_write_json(config_path, config)
     return config_path
 
 
-def build_bone_age(output_dir: Path, version: int = 1, variant: str = "full", seed: int = DEFAULT_SEED) -> Path:
-    """Build the bone-age demo model into ``output_dir/bone_age/<version>/`` and refresh ``config.json``.
+def staging_dir(output_dir: Path, model_name: str, version: int) -> Path:
+    """A fresh temporary directory beside the version directories (same file system: the final rename is atomic)."""
+    base = Path(output_dir) / model_name
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=base, prefix=f".building-{version}-"))
+
+
+def move_into_place(staged: Path, version_dir: Path) -> Path:
+    """Rename a complete ``staged`` version directory to ``version_dir``, replacing an existing one.
+
+    A model server scanning the repository sees either the old or the new directory, never a half-written one
+    (it ignores the dot-named staging directories: not integers).
+    """
+    staged.chmod(0o755)
+    old = None
+    if version_dir.exists():
+        old = version_dir.with_name(f".old-{version_dir.name}-{os.getpid()}")
+        os.replace(version_dir, old)
+    os.replace(staged, version_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return version_dir
+
+
+def build_bone_age(output_dir: Path, version: int = 1, variant: str = "full", seed: int = DEFAULT_SEED,
+                   *, update_config: bool = True) -> Path:
+    """Build the FP32 bone-age demo model into ``output_dir/bone_age/<version>/``.
 
     Parameters: ``output_dir`` the model repository root; ``version`` the positive integer version directory;
-    ``variant`` "full" (ResNet-18 width) or "small" (CI); ``seed`` the NumPy RNG seed for the demo weights.
-    Returns the version directory containing model.xml, model.bin and model_card.json.
-    Raises ValueError for a non-positive version or unknown variant.
+    ``variant`` "full" (ResNet-18 width) or "small" (CI); ``seed`` the NumPy RNG seed for the demo weights;
+    ``update_config`` also refresh ``config.json`` to serve every version on disk.
+    Returns the version directory containing model.xml, model.bin and model_card.json (written to a temporary
+    directory first and renamed into place). Raises ValueError for a non-positive version or unknown variant.
     """
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"version must be a positive integer, got {version!r}")
     if variant not in bone_age.VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(bone_age.VARIANTS)}")
     output_dir = Path(output_dir)
-    version_dir = output_dir / MODEL_NAME / str(version)
-    version_dir.mkdir(parents=True, exist_ok=True)
-
-    model, calibration = bone_age.make_bone_age_model_calibrated(variant=variant, seed=seed)
-    model.set_rt_info(variant, ["model_info", "variant"])
-    model.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
-    xml, bin_ = version_dir / "model.xml", version_dir / "model.bin"
-    ov.save_model(model, xml, compress_to_fp16=False)
-
-    card = _bone_age_card(version, variant, seed, xml, bin_, calibration)
-    _atomic_write_json(version_dir / "model_card.json", card)
-    write_config(output_dir)
+    staged = staging_dir(output_dir, MODEL_NAME, version)
+    try:
+        model, calibration = bone_age.make_bone_age_model_calibrated(variant=variant, seed=seed)
+        model.set_rt_info(variant, ["model_info", "variant"])
+        model.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
+        xml, bin_ = staged / "model.xml", staged / "model.bin"
+        ov.save_model(model, xml, compress_to_fp16=False)
+        card = _bone_age_card(version, variant, seed, xml, bin_, calibration)
+        _atomic_write_json(staged / "model_card.json", card)
+        version_dir = move_into_place(staged, output_dir / MODEL_NAME / str(version))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    if update_config:
+        write_config(output_dir)
     return version_dir
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model_repository import quantize
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=sorted(bone_age.VARIANTS), default="full")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
-    parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--only", choices=["fp32", "int8"], help="build one version (default: both)")
+    parser.add_argument("--fp32-version", "--version", dest="fp32_version", type=int, default=1)
+    parser.add_argument("--int8-version", type=int, default=2)
+    parser.add_argument("--gate-threshold-months", type=float, default=quantize.GATE_THRESHOLD_MONTHS,
+                        help="INT8 accuracy gate: max mean |INT8 - FP32| on the held-out set, months")
+    parser.add_argument("--streams", type=int, default=DEFAULT_STREAMS, help="NUM_STREAMS in plugin_config")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    version_dir = build_bone_age(args.output_dir, version=args.version, variant=args.variant, seed=args.seed)
-    print(f"built {MODEL_NAME} ({args.variant}) -> {version_dir} in {time.perf_counter() - started:.1f}s")
+    config = plugin_config(args.streams)
+    timings = {}
+    fp32_dir = args.output_dir / MODEL_NAME / str(args.fp32_version)
+    try:
+        if args.only in (None, "fp32"):
+            started = time.perf_counter()
+            build_bone_age(args.output_dir, version=args.fp32_version, variant=args.variant, seed=args.seed,
+                           update_config=False)
+            timings["fp32"] = time.perf_counter() - started
+            print(f"built {MODEL_NAME} FP32 ({args.variant}) -> {fp32_dir} in {timings['fp32']:.1f}s")
+        if args.only in (None, "int8"):
+            started = time.perf_counter()
+            int8_dir = quantize.build_bone_age_int8(
+                fp32_dir, args.output_dir, args.int8_version, threshold_months=args.gate_threshold_months,
+                seed=args.seed)
+            timings["int8"] = time.perf_counter() - started
+            gate = json.loads((int8_dir / "model_card.json").read_text())["gate"]
+            print(f"built {MODEL_NAME} INT8 ({args.variant}) -> {int8_dir} in {timings['int8']:.1f}s; gate passed: "
+                  f"MAD {gate['mad_months']:.3f} months (max {gate['max_abs_months']:.3f}, "
+                  f"p95 {gate['p95_abs_months']:.3f}, n={gate['n_heldout']}, threshold {gate['threshold_months']})")
+    except quantize.QuantizationGateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    in_use = [v for v in (args.fp32_version, args.int8_version) if v in versions_on_disk(args.output_dir)]
+    path = write_config(args.output_dir, {MODEL_NAME: in_use}, plugin_config=config)
+    print(f"wrote {path}: {MODEL_NAME} versions {in_use}")
     return 0
 
 
