@@ -87,7 +87,8 @@ class AssessmentCollectionView(TenantAPIView):
         except ImageRejected as exc:
             raise ApiProblem(status=exc.http_status, code=exc.code, detail=exc.message) from None
         except services.SubmissionRejected as exc:
-            raise ApiProblem(status=exc.http_status, code=exc.code, detail=exc.message) from None
+            raise ApiProblem(status=exc.http_status, code=exc.code, detail=exc.message, headers=exc.headers,
+                             extra=exc.extra) from None
         except StorageUnavailable:
             raise ApiProblem(status=503, code="storage_unavailable", headers={"Retry-After": "30"},
                              detail="The image store is unavailable; nothing was recorded. Try again shortly.") \

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "studies",
     "inference",
     "registry",
+    "billing",
     "api",
     "portal",
 ]
@@ -227,6 +228,29 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Assessments still `queued` this long after submission are published again (a lost publish or message).
 REQUEUE_STALE_AFTER_S = env_int("REQUEUE_STALE_AFTER_S", 120)
+
+# ---------------------------------------------------------------------------
+# Billing
+# ---------------------------------------------------------------------------
+# billing.tasks.close_month closes every completed calendar month (UTC) not yet invoiced, for every hospital
+# with a plan. It runs daily at MIP_BILLING_CLOSE_HOUR_UTC:MIP_BILLING_CLOSE_MINUTE_UTC (default 02:15 UTC);
+# re-running it changes nothing, so a missed or repeated run is harmless.
+BILLING_CLOSE_HOUR_UTC = env_int("BILLING_CLOSE_HOUR_UTC", 2)
+BILLING_CLOSE_MINUTE_UTC = env_int("BILLING_CLOSE_MINUTE_UTC", 15)
+# Who issued invoices, as printed on them and in exports.
+BILLING_ISSUER_NAME = env_str("BILLING_ISSUER_NAME", "Imaging AI platform")
+
+
+def _billing_close_schedule():
+    from celery.schedules import crontab
+
+    return crontab(minute=BILLING_CLOSE_MINUTE_UTC, hour=BILLING_CLOSE_HOUR_UTC)
+
+
+CELERY_BEAT_SCHEDULE["billing-close-month"] = {
+    "task": "billing.tasks.close_month",
+    "schedule": _billing_close_schedule(),
+}
 
 # ---------------------------------------------------------------------------
 # REST framework

@@ -22,11 +22,14 @@ logger = logging.getLogger(__name__)
 class SubmissionRejected(Exception):
     """A submission the platform refuses, with a stable code, a human message and an HTTP status."""
 
-    def __init__(self, code: str, message: str, http_status: int = 422):
+    def __init__(self, code: str, message: str, http_status: int = 422, *, headers: dict[str, str] | None = None,
+                 extra: dict | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.http_status = http_status
+        self.headers = headers or {}
+        self.extra = extra or {}
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,15 @@ def assessment_submit(
             )
             if existing is not None:
                 return Submission(assessment=existing, created=False)
+        # The plan's monthly cap (billing): checked after the duplicate lookup (a re-sent file still gets its
+        # assessment) and under a per-hospital lock held to commit, so concurrent submissions cannot overshoot.
+        from billing.services import quota_refusal
+
+        refusal = quota_refusal(tenant=tenant)
+        if refusal is not None:
+            raise SubmissionRejected("quota_exceeded", refusal.message, 429,
+                                     headers={"Retry-After": str(refusal.retry_after_s(timezone.now()))},
+                                     extra=refusal.problem_extra())
         # The id is drawn first because the canary split is a function of it (a retry keeps its version).
         assessment_id = uuid.uuid4()
         try:
@@ -179,6 +191,10 @@ def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version:
         assessment.save(
             update_fields=["status", "result", "model_version", "error_code", "error_message", "finished_at"]
         )
+        # The one billable event, in the same transaction as the result (billing: unique per assessment).
+        from billing.services import usage_record_for_success
+
+        usage_record_for_success(assessment=assessment)
         return True
 
 

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts import views as account_views
+from billing import portal_views as billing_views
 from portal import views
 
 app_name = "portal"
@@ -19,4 +20,8 @@ urlpatterns = [
     path("hospital/", views.switch_hospital, name="switch-hospital"),
     path("assessments/<str:assessment_id>/", views.assessment_detail, name="assessment-detail"),
     path("assessments/<str:assessment_id>/image.png", views.assessment_image, name="assessment-image"),
+    # Billing (the `billing` role): usage this month, invoices, one printable invoice.
+    path("billing/", billing_views.usage, name="billing-usage"),
+    path("billing/invoices/", billing_views.invoice_list, name="billing-invoice-list"),
+    path("billing/invoices/<str:invoice_id>/", billing_views.invoice_detail, name="billing-invoice-detail"),
 ]
