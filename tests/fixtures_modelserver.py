@@ -20,16 +20,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-__all__ = ["bone_age_inputs", "local_model_server", "small_model_repository"]
+__all__ = ["SMALL_INT8_GATE_MONTHS", "bone_age_inputs", "local_model_server", "small_model_repository"]
+
+
+# Gate threshold for the test repository's INT8 version. The demo network's random weights are far more sensitive
+# to small perturbations than a trained model (bf16 alone moves it ~1 month), so its INT8 misses the platform's
+# 0.5-month gate by an order of magnitude (see bone_age/MODEL_CARD.md). The test repository needs an INT8 version
+# to serve, so it is gated at this explicit, recorded threshold; the gate itself is tested at the real one.
+SMALL_INT8_GATE_MONTHS = 25.0
 
 
 @functools.cache
 def _small_repository() -> Path:
-    from model_repository.build_models import build_bone_age
+    from model_repository.build_models import MODEL_NAME, build_bone_age, write_config
+    from model_repository.quantize import build_bone_age_int8
 
     root = Path(tempfile.mkdtemp(prefix="model_repository_small_"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    build_bone_age(root, version=1, variant="small")
+    fp32 = build_bone_age(root, version=1, variant="small", update_config=False)
+    build_bone_age_int8(fp32, root, 2, threshold_months=SMALL_INT8_GATE_MONTHS)
+    write_config(root, {MODEL_NAME: [1, 2]})
     return root
 
 
@@ -66,7 +76,7 @@ def bone_age_inputs(seed: int = 0, sex: float = 1.0) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def small_model_repository() -> Path:
-    """Root of a model repository holding the small bone_age variant as version 1, with config.json."""
+    """Root of a model repository: small bone_age, version 1 FP32 and version 2 INT8, config.json serving both."""
     return _small_repository()
 
 

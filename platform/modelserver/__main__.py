@@ -29,6 +29,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--grpc_max_threads", type=int, default=None, help="gRPC worker threads")
     p.add_argument("--grpc_max_message_bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
     p.add_argument("--shutdown_grace_s", type=float, default=10.0)
+    p.add_argument("--require_model_cards", type=lambda v: v.lower() in ("1", "true", "yes", "on"), default=True,
+                   metavar="true|false", help="refuse versions without model_card.json (default true); a version "
+                   "whose files do not match its card is always refused")
     p.add_argument("--log_level", default="INFO", choices=["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"])
     args = p.parse_args(argv)
     if bool(args.config_path) == bool(args.model_name or args.model_path):
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             models = [ModelConfig(args.model_name, args.model_path.resolve(), target_device=args.target_device)]
         handle = serve(models=models, port=args.port, bind_address=args.bind_address,
-                       max_message_bytes=args.grpc_max_message_bytes, max_workers=args.grpc_max_threads)
+                       max_message_bytes=args.grpc_max_message_bytes, max_workers=args.grpc_max_threads,
+                       require_model_cards=args.require_model_cards)
     except (ConfigError, RuntimeError) as exc:
         logging.getLogger("modelserver").error("%s", exc)
         return 1

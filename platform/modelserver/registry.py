@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import openvino as ov
 
+from model_repository.cards import verify_version_files
 from modelserver import errors
 from modelserver.config import ModelConfig
 from modelserver.dtypes import DType, from_ov
@@ -166,8 +167,10 @@ class ServedModel:
 class ModelRegistry:
     """All models from config.json. Lookups raise OVMS-equivalent ServingErrors."""
 
-    def __init__(self, models: list[ModelConfig], core: ov.Core | None = None):
+    def __init__(self, models: list[ModelConfig], core: ov.Core | None = None, *, require_model_cards: bool = True):
         self.core = core or ov.Core()
+        # A version whose files do not match its model_card.json (or, when required, that has none) is refused.
+        self.require_model_cards = require_model_cards
         self.models: dict[str, ServedModel] = {}
         self._lock = threading.Lock()
         for cfg in models:
@@ -183,6 +186,13 @@ class ModelRegistry:
             xml = version_dir / "model.xml"
             if not xml.exists():
                 xml = sorted(version_dir.glob("*.xml"))[0]
+            problems = verify_version_files(version_dir, require_card=self.require_model_cards)
+            if problems:
+                # Not served, the others still are: OVMS leaves such a version LOADING with error UNKNOWN.
+                model.versions[version] = VersionRecord(version, STATE_LOADING, 2, "UNKNOWN")
+                log.error("model %s version %d REFUSED: files do not match the model card: %s",
+                          cfg.name, version, "; ".join(problems))
+                continue
             try:
                 compiled = self.core.compile_model(str(xml), cfg.target_device, dict(cfg.plugin_config))
                 served = ServedVersion(cfg.name, version, compiled, cfg.nireq)

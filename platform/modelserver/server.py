@@ -104,12 +104,15 @@ def serve(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_workers: int | None = None,
     core: ov.Core | None = None,
+    require_model_cards: bool = True,
 ) -> ServerHandle:
     """Load the models of an OVMS ``config.json`` and start serving them over gRPC in this process.
 
     Parameters: ``config_path`` the OVMS config.json (or pass ``models`` directly); ``port`` the gRPC port, 0 picks
     a free one; ``bind_address`` the interface; ``max_message_bytes`` the gRPC send/receive cap;
-    ``max_workers`` the gRPC thread-pool size (default: 4 x CPUs, at least 8); ``core`` a shared ov.Core.
+    ``max_workers`` the gRPC thread-pool size (default: 4 x CPUs, at least 8); ``core`` a shared ov.Core;
+    ``require_model_cards`` refuse versions without a model_card.json (a version whose files do not match its
+    card is always refused).
     Returns a started ServerHandle (models are loaded before it returns).
     Raises ConfigError for an invalid config and RuntimeError if the port cannot be bound.
     """
@@ -117,7 +120,7 @@ def serve(
         if config_path is None:
             raise ValueError("serve() needs config_path or models")
         models = load_config(config_path)
-    registry = ModelRegistry(models, core=core)
+    registry = ModelRegistry(models, core=core, require_model_cards=require_model_cards)
     options = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),

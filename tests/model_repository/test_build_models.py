@@ -57,8 +57,8 @@ def test_config_json_is_ovms_format_with_relative_base_path(small_model_reposito
     assert config == {"model_config_list": [{"config": {
         "name": "bone_age",
         "base_path": "bone_age",
-        "model_version_policy": {"latest": {"num_versions": 1}},
-        "plugin_config": {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"},
+        "model_version_policy": {"specific": {"versions": [1, 2]}},
+        "plugin_config": {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_PRECISION_HINT": "f32"},
     }}]}
 
 

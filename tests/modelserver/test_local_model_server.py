@@ -58,8 +58,9 @@ def _kserve_inputs(inputs: dict[str, np.ndarray], datatype: str = "FP32") -> lis
 # --- TensorFlow-Serving API -------------------------------------------------------------------------------------
 
 
-def test_tfs_status_reports_version_1_available(tfs):
-    assert tfs.get_model_status(MODEL) == {1: {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"}}
+def test_tfs_status_reports_versions_1_and_2_available(tfs):
+    available = {"state": "AVAILABLE", "error_code": 0, "error_message": "OK"}
+    assert tfs.get_model_status(MODEL) == {1: available, 2: available}
     assert tfs.get_model_status(MODEL, 1)[1]["state"] == "AVAILABLE"
 
 
@@ -173,7 +174,7 @@ def test_kserve_model_ready(ks):
 
 def test_kserve_model_metadata(ks):
     meta = ks.get_model_metadata(MODEL, "1", as_json=True)
-    assert meta["name"] == MODEL and meta["versions"] == ["1"] and meta["platform"] == "OpenVINO"
+    assert meta["name"] == MODEL and meta["versions"] == ["1", "2"] and meta["platform"] == "OpenVINO"
     assert meta["inputs"] == [
         {"name": "image", "datatype": "FP32", "shape": ["1", "1", "512", "512"]},
         {"name": "sex", "datatype": "FP32", "shape": ["1", "1"]},
@@ -245,6 +246,8 @@ def _repo_with_versions(tmp_path: Path, small_repo: Path, versions: list[int], p
     repo = tmp_path / "repo"
     for v in versions:
         shutil.copytree(small_repo / MODEL / "1", repo / "models" / MODEL / str(v))
+        card_path = repo / "models" / MODEL / str(v) / "model_card.json"  # a card names its own version
+        card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "version": v}))
     cfg: dict = {"name": MODEL, "base_path": "models/bone_age"}  # relative to config.json's directory
     if policy is not None:
         cfg["model_version_policy"] = policy
@@ -281,11 +284,11 @@ def test_absolute_base_path_and_plugin_config(tmp_path, small_model_repository):
         "name": "ba", "base_path": str(small_model_repository / MODEL),
         "plugin_config": {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}, "nireq": 3}}]}))
     with serve(config, port=0, bind_address="127.0.0.1") as handle:
-        served = handle.registry.get("ba", 1)
+        served = handle.registry.get("ba", 2)  # default policy: the latest version only
         assert served.nireq == 3
         assert str(served.compiled.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
         client = kserve.InferenceServerClient(handle.url)
-        assert client.is_model_ready("ba", "1")
+        assert client.is_model_ready("ba", "2")
         client.close()
 
 
@@ -312,7 +315,7 @@ def test_large_messages_are_accepted(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_config_list": [{"config": {
         "name": "vol", "base_path": "vol"}}]}))
     volume = np.random.default_rng(0).random((16, 1024, 1024), dtype=np.float32)
-    with serve(tmp_path / "config.json", port=0, bind_address="127.0.0.1") as handle:
+    with serve(tmp_path / "config.json", port=0, bind_address="127.0.0.1", require_model_cards=False) as handle:
         client = kserve.InferenceServerClient(handle.url, channel_args=[
             ("grpc.max_send_message_length", 256 << 20), ("grpc.max_receive_message_length", 256 << 20)])
         t = kserve.InferInput("volume", list(volume.shape), "FP32")
