@@ -24,10 +24,16 @@ ROUTES = {
     "api:assessment-original": ("object", "his"),
     "api:api-key-collection": ("collection", "admin"),
     "api:api-key-detail": ("object", "admin"),
+    "api:billing-usage": ("collection", "billing"),
+    "api:billing-invoice-collection": ("collection", "billing"),
+    "api:billing-invoice-detail": ("object", "billing"),
     "portal:assessment-list": ("collection", "radiologist"),
     "portal:assessment-detail": ("object", "radiologist"),
     "portal:assessment-image": ("object", "radiologist"),
     "portal:switch-hospital": ("membership", "radiologist"),
+    "portal:billing-usage": ("collection", "billing"),
+    "portal:billing-invoice-list": ("collection", "billing"),
+    "portal:billing-invoice-detail": ("object", "billing"),
     "portal:login": ("public", "radiologist"),
     "portal:login-code": ("public", "radiologist"),
     "portal:logout": ("public", "radiologist"),
@@ -78,7 +84,26 @@ def hospital_b_data(his_b, hospital_b):
         "api_key": str(key_row.id),
         "api_key_prefix": key_row.prefix,
         "username": hospital_b.user.username,
+        "invoice": _invoice_of(hospital_b.tenant),
     }
+
+
+def _invoice_of(tenant) -> str:
+    """An issued invoice of the hospital (a plan, usage this month, the month closed)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import Invoice
+    from billing.services import invoices_close
+    from tenants.context import tenant_context
+    from tests.billing.factories import add_usage, make_plan, subscribe
+
+    subscribe(tenant, make_plan(code=f"plan-{tenant.slug}"))
+    add_usage(tenant, count=3, occurred_at=timezone.now())
+    invoices_close(now=timezone.now().replace(day=1) + timedelta(days=40))
+    with tenant_context(tenant):
+        return str(Invoice.objects.get().pk)
 
 
 @pytest.fixture
@@ -91,7 +116,11 @@ def principals_of_a(his_a, hospital_a):
     services.membership_grant(tenant=hospital_a.tenant, user=admin_user, role="admin")
     admin = Client()
     assert admin.login(username=admin_user.username, password="admin-pass-hospital-a")
-    return {"his": his_a, "radiologist": radiologist, "admin": admin, "radiologist_user": hospital_a.user}
+    billing_user = services.user_create(username="billing.hospital-a", password="billing-pass-hospital-a")
+    services.membership_grant(tenant=hospital_a.tenant, user=billing_user, role="billing")
+    billing = Client()
+    assert billing.login(username=billing_user.username, password="billing-pass-hospital-a")
+    return {"billing": billing, "his": his_a, "radiologist": radiologist, "admin": admin, "radiologist_user": hospital_a.user}
 
 
 def _url(name: str, kind: str, b: dict) -> str:
@@ -99,6 +128,8 @@ def _url(name: str, kind: str, b: dict) -> str:
         return reverse(name)
     if name == "api:api-key-detail":
         return reverse(name, kwargs={"api_key_id": b["api_key"]})
+    if name.endswith(":billing-invoice-detail"):
+        return reverse(name, kwargs={"invoice_id": b["invoice"]})
     return reverse(name, kwargs={"assessment_id": b["assessment"]})
 
 
