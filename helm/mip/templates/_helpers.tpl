@@ -198,7 +198,7 @@ Call with (dict "root" $ "component" "web" "xeon" true). */}}
 {{- $selector := include "mip.selectorLabels" . | fromYaml -}}
 affinity:
   {{- if .xeon }}
-  nodeAffinity: {{- include "mip.xeonNodeAffinity" $root | nindent 4 }}
+  nodeAffinity: {{- include "mip.xeonNodeAffinity" $root | trim | nindent 4 }}
   {{- end }}
   podAntiAffinity:
     {{- if eq $root.Values.antiAffinity "hard" }}
