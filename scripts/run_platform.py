@@ -27,6 +27,7 @@ WEB_PORT = int(os.environ.get("MIP_WEB_PORT", "8000"))
 MODEL_SERVER_PORT = int(os.environ.get("MIP_MODEL_SERVER_PORT", "9000"))
 MIGRATION_DATABASE_URL = os.environ.get(
     "MIP_MIGRATION_DATABASE_URL", f"postgres://{devstack.DB_OWNER_ROLE}@127.0.0.1:5432/mip")
+ROLLOUT_DOCUMENT = REPO_ROOT / "model_repository" / "rollout.dev.json"
 HAND_DX = REPO_ROOT.parent / "shared" / "data" / "dicom" / "hand" / "hand_dx_left_pa_f.dcm"
 
 
@@ -55,10 +56,11 @@ def run(argv: list[str], env: dict[str, str]) -> None:
 
 
 def ensure_model_built() -> None:
-    if (REPO_ROOT / "model_repository" / "bone_age" / "1" / "model.xml").exists():
-        devstack.say("model: bone_age version 1 already built")
+    built = [REPO_ROOT / "model_repository" / "bone_age" / v / "model_card.json" for v in ("1", "2")]
+    if all(path.exists() for path in built):
+        devstack.say("model: bone_age versions 1 (FP32) and 2 (INT8) already built")
         return
-    devstack.say("model: building the demo bone-age model (full variant)")
+    devstack.say("model: building the demo bone-age model (full variant: FP32, then INT8 through the accuracy gate)")
     import subprocess
 
     subprocess.run([sys.executable, "-m", "model_repository.build_models", "--variant", "full"],
@@ -77,6 +79,8 @@ def start_processes(env: dict[str, str]) -> None:
     # Migrations run as the table owner; everything else connects as the application role (row-level security).
     run([python, "manage.py", "migrate", "--noinput"], {**env, "MIP_DATABASE_URL": MIGRATION_DATABASE_URL})
     run([python, "manage.py", "seed_demo", "--credentials-file", str(RUN_DIR / "demo-credentials.json")], env)
+    # The registry follows a desired-state document, as in a cluster where the Helm values are the source of truth.
+    run([python, "manage.py", "model_sync", "--desired", str(ROLLOUT_DOCUMENT), "--actor", "make-run"], env)
     devstack.start_background(
         "web",
         [str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{WEB_PORT}", "--workers", "2",
