@@ -22,7 +22,7 @@ WORKDIR /app
 # Dependencies first, so that a source-only change reuses this layer. pyproject.toml has `packages = []`:
 # installing the project installs its dependencies only (every one ships manylinux wheels: no compiler needed).
 COPY pyproject.toml ./
-RUN pip install --upgrade pip \
+RUN pip install pip==26.3 \
  && pip install . \
  && pip check
 COPY platform/ platform/

@@ -24,3 +24,10 @@ stop:
 
 status:
 	$(PYTHON) scripts/devstack.py status
+
+# The Helm chart, offline: lint --strict, render every profile in helm/mip/ci, validate against the Kubernetes
+# schemas (1.29, 1.33, 1.37), policy checks, the rendered reference install in k8s/reference, the Dockerfile.
+.PHONY: helm-check
+helm-check: bootstrap
+	$(PYTHON) -c "import helm_python, kubernetes_validate" || { echo "helm-check: install the dev extras (helm-python-sdk, kubernetes-validate)"; exit 1; }
+	$(PYTHON) -m pytest tests/helm -q -p no:cacheprovider

@@ -267,6 +267,10 @@ def test_every_long_running_container_has_all_three_probes(manifests):
                 assert container.get(probe), f"{doc['metadata']['name']}/{container['name']} has no {probe}"
 
 
+CPU_QUANTITY = re.compile(r"\d+(\.\d+)?m?")
+MEMORY_QUANTITY = re.compile(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?")
+
+
 def test_every_container_has_requests_and_limits(manifests):
     for doc in manifests:
         if doc["kind"] not in WORKLOAD_KINDS:
@@ -276,6 +280,9 @@ def test_every_container_has_requests_and_limits(manifests):
             for part in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(resources.get(part, {})), \
                     f"{doc['metadata']['name']}/{container['name']} lacks {part}"
+                # The API schemas accept any string here; the API server would refuse a malformed quantity.
+                assert CPU_QUANTITY.fullmatch(str(resources[part]["cpu"])), resources
+                assert MEMORY_QUANTITY.fullmatch(str(resources[part]["memory"])), resources
 
 
 def test_every_pod_is_non_root_read_only_without_capabilities(manifests):
