@@ -57,6 +57,10 @@ def rls_execute_wrapper(execute, sql, params, many, context):
     values = current_values()
     if not any(values) and not connection.in_atomic_block:
         return execute(sql, params, many, context)
+    if _is_transaction_control(sql):
+        # SAVEPOINT / RELEASE / ROLLBACK TO read no rows, and after an error in a savepoint PostgreSQL accepts
+        # nothing but the rollback: a prefix would make the recovery itself fail.
+        return execute(sql, params, many, context)
     if many:
         # executemany cannot carry a prefix; set the values first. Outside a transaction they would be gone by
         # the next statement: the policies then match nothing, which fails closed.
@@ -70,6 +74,13 @@ def rls_execute_wrapper(execute, sql, params, many, context):
         # Without parameters psycopg2 does not interpolate, so literal % signs were not doubled; now they must be.
         return execute(_SET_POSITIONAL + sql.replace("%", "%%"), values, many, context)
     return execute(_SET_POSITIONAL + sql, (*values, *params), many, context)
+
+
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT", "BEGIN")
+
+
+def _is_transaction_control(sql: str) -> bool:
+    return sql.lstrip()[:17].upper().startswith(_TRANSACTION_CONTROL)
 
 
 def install_on_connection(sender, connection, **kwargs) -> None:

@@ -158,3 +158,17 @@ def test_context_never_leaks_across_alternating_requests_and_tasks_on_one_pooled
             assessment = Assessment.objects.get(pk=ids[name])
         # Only this hospital's own deliveries may have touched it: none were sent, so it is untouched.
         assert assessment.attempts == 0 and assessment.status == "queued"
+
+
+def test_a_database_error_inside_a_savepoint_is_recoverable_under_a_tenant(hospital_a):
+    """The settings prefix must not be sent with ROLLBACK TO SAVEPOINT, or recovering from an error fails."""
+    from django.db import IntegrityError
+
+    from studies.models import Study
+
+    with tenant_context(hospital_a.tenant), transaction.atomic():
+        Study.objects.create(study_instance_uid="1.2.840.1")
+        with pytest.raises(IntegrityError):
+            with transaction.atomic():
+                Study.objects.create(study_instance_uid="1.2.840.1")  # unique per hospital
+        assert Study.objects.count() == 1
