@@ -111,7 +111,10 @@ SCHEMA = {
             "cacheKeyPrefix": STR, "maxUploadBytes": POS_INT,
             "rateLimitPerKeyPerMinute": POS_INT, "rateLimitPerTenantPerMinute": POS_INT,
             "loginMaxFailures": POS_INT, "loginFailureWindowSeconds": POS_INT, "loginLockoutSeconds": POS_INT,
-            "loginSecondFactorTtlSeconds": POS_INT, "presignedUrlTtlSeconds": POS_INT,
+            "loginSecondFactorTtlSeconds": POS_INT, "loginMaxFailuresPerIp": POS_INT,
+            "billingCloseHourUtc": {"type": "integer", "minimum": 0, "maximum": 23},
+            "billingCloseMinuteUtc": {"type": "integer", "minimum": 0, "maximum": 59},
+            "billingIssuerName": {"type": "string", "minLength": 1}, "auditRetentionDays": POS_INT, "presignedUrlTtlSeconds": POS_INT,
             "modelServerTimeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
             "inferenceMaxRetries": NONNEG_INT,
             "inferenceRetryBaseSeconds": {"type": "number", "exclusiveMinimum": 0},
@@ -125,7 +128,7 @@ SCHEMA = {
         "secrets": obj({
             "existingSecret": SECRET_NAME,
             "keys": obj({k: {"type": "string", "minLength": 1} for k in (
-                "secretKey", "fieldEncryptionKey", "fieldEncryptionKeyFallbacks", "databaseUrl", "brokerUrl",
+                "secretKey", "fieldEncryptionKey", "fieldEncryptionKeyFallbacks", "auditSigningKey", "databaseUrl", "brokerUrl",
                 "redisUrl", "s3AccessKey", "s3SecretKey")}),
         }),
         "externalDatabase": obj({"host": STR, "port": PORT, "networkPeers": PEERS}),

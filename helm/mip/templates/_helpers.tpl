@@ -254,6 +254,8 @@ envFrom:
   valueFrom: {secretKeyRef: {name: {{ $s.existingSecret | quote }}, key: {{ $s.keys.fieldEncryptionKey | quote }}}}
 - name: MIP_FIELD_ENCRYPTION_KEY_FALLBACKS
   valueFrom: {secretKeyRef: {name: {{ $s.existingSecret | quote }}, key: {{ $s.keys.fieldEncryptionKeyFallbacks | quote }}, optional: true}}
+- name: MIP_AUDIT_SIGNING_KEY
+  valueFrom: {secretKeyRef: {name: {{ $s.existingSecret | quote }}, key: {{ $s.keys.auditSigningKey | quote }}}}
 - name: MIP_DATABASE_URL
   valueFrom: {secretKeyRef: {name: {{ $s.existingSecret | quote }}, key: {{ $s.keys.databaseUrl | quote }}}}
 - name: MIP_BROKER_URL
@@ -376,6 +378,7 @@ regular resource exists, gets the same settings. */}}
 - {name: MIP_LOGIN_MAX_FAILURES, value: {{ $c.loginMaxFailures | quote }}}
 - {name: MIP_LOGIN_FAILURE_WINDOW_S, value: {{ $c.loginFailureWindowSeconds | quote }}}
 - {name: MIP_LOGIN_LOCKOUT_S, value: {{ $c.loginLockoutSeconds | quote }}}
+- {name: MIP_LOGIN_MAX_FAILURES_PER_IP, value: {{ $c.loginMaxFailuresPerIp | quote }}}
 - {name: MIP_LOGIN_SECOND_FACTOR_TTL_S, value: {{ $c.loginSecondFactorTtlSeconds | quote }}}
 - {name: MIP_PRESIGNED_URL_TTL_S, value: {{ $c.presignedUrlTtlSeconds | quote }}}
 {{- with .Values.objectStorage.endpoint }}
@@ -398,6 +401,10 @@ regular resource exists, gets the same settings. */}}
 - {name: MIP_REQUEUE_STALE_AFTER_S, value: {{ $c.requeueStaleAfterSeconds | quote }}}
 - {name: MIP_TASK_SOFT_TIME_LIMIT_S, value: {{ $c.taskSoftTimeLimitSeconds | quote }}}
 - {name: MIP_TASK_TIME_LIMIT_S, value: {{ $c.taskTimeLimitSeconds | quote }}}
+- {name: MIP_BILLING_CLOSE_HOUR_UTC, value: {{ $c.billingCloseHourUtc | quote }}}
+- {name: MIP_BILLING_CLOSE_MINUTE_UTC, value: {{ $c.billingCloseMinuteUtc | quote }}}
+- {name: MIP_BILLING_ISSUER_NAME, value: {{ $c.billingIssuerName | quote }}}
+- {name: MIP_AUDIT_RETENTION_DAYS, value: {{ $c.auditRetentionDays | quote }}}
 - {name: MIP_CELERY_QUEUE, value: {{ (first .Values.workers).queue | quote }}}
 - {name: MIP_STATIC_ROOT, value: /app/static}
 {{- with $c.extraEnv }}
