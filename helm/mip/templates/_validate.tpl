@@ -98,6 +98,9 @@ ranges; this checks what depends on more than one key. Every message names the k
 {{- $_ := set $names .name true -}}
 {{- $_ := set $queues .queue true -}}
 {{- end -}}
+{{- if lt (int $v.workerTerminationGracePeriodSeconds) (int $v.config.taskTimeLimitSeconds) -}}
+{{- $errors = append $errors (printf "workerTerminationGracePeriodSeconds=%d is shorter than config.taskTimeLimitSeconds=%d: a worker stopped during an upgrade would be killed before its task ends" (int $v.workerTerminationGracePeriodSeconds) (int $v.config.taskTimeLimitSeconds)) -}}
+{{- end -}}
 {{- if not $v.workers -}}
 {{- $errors = append $errors "workers: list at least one worker (queue inference)" -}}
 {{- end -}}
