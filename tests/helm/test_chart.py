@@ -343,11 +343,11 @@ def test_no_plaintext_http_to_data_stores(profile, manifests):
                 if name in DATA_STORE_ENV and value:
                     assert value.startswith("https://"), f"{name}={value}"
     for path, text in rendered.items():
-        for scheme in ("redis://", "amqp://", "postgres://", "postgresql://", "s3://"):
-            if scheme == "s3://" and ("ovms-config" in text or "configmap-models" in path or "MIP_MODEL_REPOSITORY_URI"
-                                      in text):
-                continue  # the model repository's location (a bucket name, no endpoint)
-            assert scheme not in text or path.endswith("NOTES.txt"), f"{path} names a data store over {scheme}"
+        # Data-store URLs live only in Secrets (which may say rediss://, amqps://, postgres://...?sslmode=verify-full);
+        # a plaintext scheme in a rendered manifest means someone bypassed them. (s3://bucket/prefix names the
+        # model repository, not a transport: the endpoint, checked above, is https.)
+        for scheme in ("redis://", "amqp://", "postgres://", "postgresql://"):
+            assert scheme not in text, f"{path} names a data store over {scheme}"
         # The only http:// allowed: the helm test calling the web Service inside the cluster, and comments.
         for line in text.splitlines():
             if "http://" in line and "--base-url=http://mip-web:" not in line and not line.strip().startswith("#"):
