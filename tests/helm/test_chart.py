@@ -677,3 +677,31 @@ def test_every_platform_setting_can_be_set_through_the_chart():
     web = named(docs, "Deployment", "mip-web")
     passed = {name.removeprefix("MIP_") for name in env_of(web["spec"]["template"]["spec"]["containers"][0])}
     assert sorted(read - passed - SETTINGS_NOT_SET_BY_THE_CHART) == []
+
+
+def test_rendered_document_passes_the_platforms_own_validation(profile, manifests):
+    """The hook hands models.json to `manage.py model_sync`; its validator must accept what the chart renders."""
+    from registry.sync import _validate
+
+    document = json.loads(named(manifests, "ConfigMap", "mip-models")["data"]["models.json"])
+    _validate(document)
+
+
+def test_the_model_sync_hook_waits_for_exactly_the_versions_it_will_route_to(profile, manifests):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("wait_for_models", CHART / "files" / "wait_for_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    document = json.loads(named(manifests, "ConfigMap", "mip-models")["data"]["models.json"])
+    waited = module.wanted_versions(document)
+    values = merged_values(profile)
+    expected = []
+    for name, m in values["models"].items():
+        routed = {m["active"], *(m.get("pins") or {}).values()}
+        routed |= {m["canary"]["version"]} if m.get("canary") else set()
+        routed |= {m["shadow"]} if m.get("shadow") is not None else set()
+        expected += [(name, v) for v in routed]
+    expected.sort()
+    # keepLoaded versions stay in OVMS for draining work but are not waited for: nothing new is routed to them.
+    assert waited == expected
