@@ -1,7 +1,7 @@
 # The two commands: `make run` (bring the platform up and assess the demo radiograph) and `make test`.
 PYTHON := .venv/bin/python
 
-.PHONY: run test bench stop status bootstrap models
+.PHONY: run test bench bench-precision stop status bootstrap models
 
 bootstrap:
 	bash .ci/bootstrap.sh
@@ -15,6 +15,12 @@ test: bootstrap
 
 bench: bootstrap
 	$(PYTHON) bench/bench_bone_age.py
+
+# PyTorch / ONNX Runtime / OpenVINO at FP32, bf16 and INT8 on the same network and cores (needs the bench extra).
+bench-precision: bootstrap
+	$(PYTHON) -m pip install -q '.[bench]'
+	$(PYTHON) bench/bench_precisions.py --variant full
+	$(PYTHON) bench/bench_precisions.py --arch resnet50
 
 models: bootstrap
 	$(PYTHON) -m model_repository.build_models --variant full
