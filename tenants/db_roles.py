@@ -14,6 +14,13 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
+# Tables the application role may only append to (and read), never rewrite: table -> privileges revoked after
+# the blanket grant. The audit chain heads are updated in place (under a row lock), so they keep UPDATE.
+APPEND_ONLY_TABLES: dict[str, str] = {
+    "audit_auditevent": "UPDATE, DELETE, TRUNCATE",
+    "audit_auditchainhead": "DELETE, TRUNCATE",
+}
+
 
 def grant_app_role_privileges(sender, using="default", **kwargs) -> None:
     """post_migrate handler: grant the application role DML on all tables and use of all sequences."""
@@ -32,6 +39,11 @@ def grant_app_role_privileges(sender, using="default", **kwargs) -> None:
         cursor.execute(f"GRANT USAGE ON SCHEMA public TO {quoted}")
         cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}")
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
+        # Append-only tables: the blanket grant above must not give the application a way to rewrite history.
+        for table, privileges in APPEND_ONLY_TABLES.items():
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+            if cursor.fetchone()[0]:
+                cursor.execute(f"REVOKE {privileges} ON {connection.ops.quote_name(table)} FROM {quoted}")
     logger.info("granted DML on all tables to the application role %s", app_role)
 
 

@@ -76,6 +76,8 @@ PURGED_ON_OFFBOARD: tuple[str, ...] = (
 # otherwise, so a new hospital-owned table cannot silently survive (or vanish in) an offboarding.
 RETAINED_ON_OFFBOARD: tuple[str, ...] = (
     "tenants.Tenant",
+    # The audit trail outlives the hospital's data (append-only; PostgreSQL refuses deleting it anyway).
+    "audit.AuditEvent",
     # Billing: what the hospital used and was invoiced stays (append-only rows; usage keeps the assessment's id,
     # not a foreign key, so purging assessments does not touch it).
     "billing.Subscription",

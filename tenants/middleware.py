@@ -31,6 +31,16 @@ class PortalTenantMiddleware:
                 # inside this named block, and each crossing is logged (issue #5 records it as an audit event).
                 with dangerously_operator_access(reason=f"django admin {request.method} {request.path} by staff "
                                                         f"user {user.pk}"):
+                    from audit.services import AuditUnavailable, audit_event_record
+
+                    try:
+                        audit_event_record(event="operator.access", request=request,
+                                           details={"method": request.method, "path": request.path[:200]})
+                    except AuditUnavailable:
+                        from django.http import HttpResponse
+
+                        return HttpResponse("The audit trail is unavailable; operator access refused.", status=503,
+                                            content_type="text/plain")
                     return self.get_response(request)
             return self._with_tenant(request, user)
 

@@ -15,6 +15,14 @@ from tenants.roles import API_KEY_SCOPES
 _API_KEY_NAME_MAX = ApiKey._meta.get_field("name").max_length
 
 
+def _audit(**kwargs) -> None:
+    # Imported here: the audit app sits above tenants. Raises audit.services.AuditUnavailable, which rolls the
+    # change back with it (nothing changes unaudited).
+    from audit.services import audit_event_record
+
+    audit_event_record(**kwargs)
+
+
 class ApiKeyRejected(ValueError):
     """An API key the platform refuses to create, with a stable code (invalid_name, invalid_scope, invalid_expiry)."""
 
@@ -31,24 +39,31 @@ def tenant_create(*, slug: str, name: str) -> Tenant:
 
 
 @transaction.atomic
-def membership_grant(*, tenant: Tenant, user, role: str) -> Membership:
-    """Give `user` the `role` in `tenant` (updates the role if the person is already a member)."""
+def membership_grant(*, tenant: Tenant, user, role: str, actor=None) -> Membership:
+    """Give `user` the `role` in `tenant` (updates the role if the person is already a member). `actor`
+    (audit.services.Actor) is who did it, for the audit event."""
     if role not in Membership.Role.values:
         raise ValueError(f"Unknown role {role!r}; one of {', '.join(Membership.Role.values)}")
     with tenant_context(tenant):
-        membership, _ = Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
+        membership, created = Membership.objects.update_or_create(user=user, tenant=tenant,
+                                                                  defaults={"role": role})
+    _audit(event="membership.grant", tenant=tenant, actor=actor, object_type="membership",
+           object_id=str(membership.pk), details={"user_id": user.pk, "role": role, "created": created})
     return membership
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str, email: str = ""):
+def user_create(*, username: str, password: str, email: str = "", actor=None):
     """Create a person who can sign in to the portal. The password is hashed by Django."""
-    return get_user_model().objects.create_user(username=username, password=password, email=email)
+    user = get_user_model().objects.create_user(username=username, password=password, email=email)
+    _audit(event="user.create", actor=actor, object_type="user", object_id=str(user.pk),
+           details={"username": user.get_username()})
+    return user
 
 
 @transaction.atomic
 def api_key_create(*, tenant: Tenant, name: str, created_by=None, scopes: list[str] | None = None,
-                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+                   expires_at: datetime | None = None, actor=None) -> tuple[ApiKey, str]:
     """Create an API key for `tenant`. Returns the row and the full key, which is shown once, never stored.
 
     `scopes`: a non-empty subset of submit/read (default both). `expires_at`: an aware datetime in the future, or
@@ -80,16 +95,22 @@ def api_key_create(*, tenant: Tenant, name: str, created_by=None, scopes: list[s
         expires_at=expires_at,
         created_by=created_by,
     )
+    _audit(event="api_key.create", tenant=tenant, actor=actor, user=created_by if actor is None else None,
+           object_type="api_key", object_id=str(api_key.id),
+           details={"prefix": api_key.prefix, "scopes": scopes,
+                    "expires_at": expires_at.isoformat() if expires_at else None})
     return api_key, generated.full_key
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     """Revoke a key; requests with it are refused from now on. Revoking twice keeps the first time."""
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         with tenant_context(api_key.tenant):
             api_key.save(update_fields=["revoked_at"])
+        _audit(event="api_key.revoke", tenant=api_key.tenant, actor=actor, object_type="api_key",
+               object_id=str(api_key.id), details={"prefix": api_key.prefix})
     return api_key
 
 

@@ -54,17 +54,36 @@ def _log(outcome: str, username: str, ip: str | None, **extra) -> None:
                 (username or "")[:_USERNAME_LOG_MAX], ip or "-", details)
 
 
+def _audit(outcome: str, username: str, ip: str | None, user=None, **extra) -> None:
+    """Every sign-in and failed sign-in is an audit event of the platform chain (the person acts for no
+    hospital yet). A success that cannot be audited fails (raises); a refusal is refused anyway, and logged."""
+    from audit.events import Outcome as AuditOutcome
+    from audit.services import AuditUnavailable, audit_event_record
+
+    try:
+        audit_event_record(event="signin", outcome=AuditOutcome.SUCCESS if user is not None
+                           else AuditOutcome.MINOR_FAILURE, user=user, username=(username or "")[:_USERNAME_LOG_MAX],
+                           network_address=ip or "", details={"outcome": outcome, **extra})
+    except AuditUnavailable:
+        if user is not None:
+            raise
+        logger.error("accounts.signin outcome=%s could not be audited", outcome)
+
+
 def _refuse(username: str, ip: str | None, reason: str) -> Outcome:
     lock = lockout.record_failure(username=username, ip=ip)
     if lock is not None:
         _log("locked_now", username, ip, reason=reason, scope=lock.scope)
+        _audit("locked_now", username, ip, reason=reason, scope=lock.scope)
         return Outcome("locked", lock=lock)
     _log("refused", username, ip, reason=reason)
+    _audit("refused", username, ip, reason=reason)
     return Outcome("refused")
 
 
 def _complete(request, user, username: str, ip: str | None, next_url: str, *, factors: str) -> Outcome:
     request.session.pop(PENDING_SESSION_KEY, None)
+    _audit("success", username, ip, user=user, factors=factors)  # before login(): no unaudited sign-in
     login(request, user)
     lockout.clear_username(username=username)
     _log("success", username, ip, factors=factors)
@@ -78,6 +97,7 @@ def password_step(request, *, username: str, password: str, next_url: str = "") 
     lock = lockout.lock_for(username=username, ip=ip)
     if lock is not None:
         _log("locked", username, ip, scope=lock.scope)
+        _audit("locked", username, ip, scope=lock.scope)
         return Outcome("locked", lock=lock)
     user = authenticate(request, username=username, password=password)
     if user is None:

@@ -58,6 +58,13 @@ class TenantAPIView(APIView):
             raise ApiProblem(status=403, code="insufficient_role",
                              detail=f"Your role ({role}) is not allowed to {capability or 'do this'}.")
 
+    def handle_exception(self, exc):
+        # Every refused request is on the audit record (outcome 4), in the caller's hospital's chain.
+        from api.auditing import record_refusal
+
+        record_refusal(self, self.request, exc)
+        return super().handle_exception(exc)
+
     def finalize_response(self, request, response, *args, **kwargs):
         try:
             return super().finalize_response(request, response, *args, **kwargs)

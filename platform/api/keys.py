@@ -10,6 +10,8 @@ from rest_framework.response import Response
 
 from api.base import TenantAPIView
 from api.problems import ApiProblem
+from audit.services import AuditUnavailable, actor_from_request
+from api.auditing import audit_unavailable_problem
 from tenants import selectors, services
 from tenants.models import ApiKey
 from tenants.roles import Capability
@@ -83,9 +85,12 @@ class ApiKeyCollectionView(TenantAPIView):
                 scopes=_parse_scopes(data.get("scopes")),
                 expires_at=_parse_expiry(data.get("expires_at")),
                 created_by=self.acting_user,
+                actor=actor_from_request(request),
             )
         except services.ApiKeyRejected as exc:
             raise ApiProblem(status=400, code=exc.code, detail=exc.message) from None
+        except AuditUnavailable:
+            raise audit_unavailable_problem() from None
         body = serialize_api_key(api_key)
         body["key"] = full_key
         body["notice"] = _ONCE_NOTICE
@@ -110,5 +115,8 @@ class ApiKeyDetailView(TenantAPIView):
         return Response(serialize_api_key(self._get_key(api_key_id)))
 
     def delete(self, request, api_key_id):
-        api_key = services.api_key_revoke(api_key=self._get_key(api_key_id))
+        try:
+            api_key = services.api_key_revoke(api_key=self._get_key(api_key_id), actor=actor_from_request(request))
+        except AuditUnavailable:
+            raise audit_unavailable_problem() from None
         return Response(serialize_api_key(api_key))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api import keys, views
+from api import audit_views, keys, views
 from billing import api as billing_api
 
 app_name = "api"
@@ -12,6 +12,7 @@ urlpatterns = [
          name="assessment-original"),
     path("v1/api-keys", keys.ApiKeyCollectionView.as_view(), name="api-key-collection"),
     path("v1/api-keys/<str:api_key_id>", keys.ApiKeyDetailView.as_view(), name="api-key-detail"),
+    path("v1/audit/events", audit_views.AuditEventExportView.as_view(), name="audit-events"),
     path("v1/billing/usage", billing_api.UsageView.as_view(), name="billing-usage"),
     path("v1/billing/invoices", billing_api.InvoiceCollectionView.as_view(), name="billing-invoice-collection"),
     path("v1/billing/invoices/<str:invoice_id>", billing_api.InvoiceDetailView.as_view(),

@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
+from api.auditing import audit_or_fail
 from api.base import TenantAPIView
 from api.problems import ApiProblem
 from api.serializers import assessment_location, serialize_assessment
@@ -74,16 +76,22 @@ class AssessmentCollectionView(TenantAPIView):
         age = _parse_age(request.data.get("chronological_age_months"))
         data = upload.read()
         try:
-            submission = services.assessment_submit(
-                tenant=self.tenant,
-                data=data,
-                filename=upload.name,
-                model_name=model_name,
-                patient_sex=patient_sex,
-                chronological_age_months=age,
-                submitted_by_user=self.acting_user,
-                submitted_by_api_key=self.acting_api_key,
-            )
+            # The audit event commits with the assessment, or neither does; written last, so the hospital's
+            # audit chain stays locked only for the end of the transaction.
+            with transaction.atomic():
+                submission = services.assessment_submit(
+                    tenant=self.tenant,
+                    data=data,
+                    filename=upload.name,
+                    model_name=model_name,
+                    patient_sex=patient_sex,
+                    chronological_age_months=age,
+                    submitted_by_user=self.acting_user,
+                    submitted_by_api_key=self.acting_api_key,
+                )
+                audit_or_fail(request, event="assessment.upload", tenant=self.tenant,
+                              assessment=submission.assessment,
+                              details={"duplicate": not submission.created, "model": model_name})
         except ImageRejected as exc:
             raise ApiProblem(status=exc.http_status, code=exc.code, detail=exc.message) from None
         except services.SubmissionRejected as exc:
@@ -107,7 +115,12 @@ class AssessmentCollectionView(TenantAPIView):
         status_filter = request.query_params.get("status")
         if status_filter:
             queryset = queryset.filter(status=status_filter)
-        return Response({"results": [serialize_assessment(a) for a in queryset[: max(limit, 1)]]})
+        assessments = list(queryset[: max(limit, 1)])
+        # One event per list request, naming every assessment it returns (opaque ids, no patient data).
+        audit_or_fail(request, event="assessment.list", tenant=self.tenant,
+                      details={"assessment_ids": [str(a.pk) for a in assessments], "count": len(assessments),
+                               "status": status_filter or ""})
+        return Response({"results": [serialize_assessment(a) for a in assessments]})
 
 
 class AssessmentOriginalView(TenantAPIView):
@@ -121,6 +134,8 @@ class AssessmentOriginalView(TenantAPIView):
             raise ApiProblem(status=404, code="assessment_not_found",
                              detail="No assessment with this id exists for your hospital.")
         instance = assessment.instance
+        audit_or_fail(request, event="assessment.download", tenant=self.tenant, assessment=assessment,
+                      details={"via": "presigned_url"})
         ttl = settings.PRESIGNED_URL_TTL_S
         url = storage.presigned_download_url(tenant_id=self.tenant.id, key=instance.storage_key, ttl_s=ttl)
         expires_at = timezone.now() + timedelta(seconds=ttl)
@@ -138,4 +153,5 @@ class AssessmentDetailView(TenantAPIView):
         if assessment is None:
             raise ApiProblem(status=404, code="assessment_not_found",
                              detail="No assessment with this id exists for your hospital.")
+        audit_or_fail(request, event="assessment.read", tenant=self.tenant, assessment=assessment)
         return Response(serialize_assessment(assessment))

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "studies",
     "inference",
     "registry",
+    "audit",
     "billing",
     "api",
     "portal",
@@ -251,6 +252,15 @@ CELERY_BEAT_SCHEDULE["billing-close-month"] = {
     "task": "billing.tasks.close_month",
     "schedule": _billing_close_schedule(),
 }
+
+# ---------------------------------------------------------------------------
+# Audit
+# ---------------------------------------------------------------------------
+# Signs each audit chain's head (HMAC-SHA256) and keys the patient pseudonyms in audit events. Kept outside the
+# database on purpose: whoever can rewrite audit rows must not also be able to re-sign the chain.
+AUDIT_SIGNING_KEY = env_required("AUDIT_SIGNING_KEY", dev_default="dev-only-audit-signing-key", is_dev=IS_DEV)
+# Events older than this may be archived (exported, then removed) by `audit_archive`; the chain stays verifiable.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 3650)
 
 # ---------------------------------------------------------------------------
 # REST framework

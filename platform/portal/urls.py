@@ -20,6 +20,8 @@ urlpatterns = [
     path("hospital/", views.switch_hospital, name="switch-hospital"),
     path("assessments/<str:assessment_id>/", views.assessment_detail, name="assessment-detail"),
     path("assessments/<str:assessment_id>/image.png", views.assessment_image, name="assessment-image"),
+    # The audit trail (the `auditor` role).
+    path("audit/", views.audit_events, name="audit-events"),
     # Billing (the `billing` role): usage this month, invoices, one printable invoice.
     path("billing/", billing_views.usage, name="billing-usage"),
     path("billing/invoices/", billing_views.invoice_list, name="billing-invoice-list"),

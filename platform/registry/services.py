@@ -21,8 +21,16 @@ class RegistryError(ValueError):
 
 def _event(*, actor: str, action: str, model_name: str, version: int | None = None, hospital_id=None,
            **details) -> RolloutEvent:
-    return RolloutEvent.objects.create(actor=actor, action=action, model_name=model_name, version=version,
-                                       hospital_id=hospital_id, details=details)
+    from audit.services import audit_event_record
+
+    event = RolloutEvent.objects.create(actor=actor, action=action, model_name=model_name, version=version,
+                                        hospital_id=hospital_id, details=details)
+    # The same change on the audit trail, in the same transaction: the hospital's chain for a pin, the platform
+    # chain otherwise. `actor` is the operator's name as the command was given it.
+    audit_event_record(event="model.change", tenant=hospital_id, username=f"operator:{actor}"[:150],
+                       object_type="model", object_id=f"{model_name}:{version if version is not None else '-'}",
+                       details={"action": action, **{k: v for k, v in details.items() if not isinstance(v, float)}})
+    return event
 
 
 def _locked_versions(model_name: str) -> dict[int, ModelVersion]:

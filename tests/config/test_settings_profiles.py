@@ -38,6 +38,7 @@ def test_production_loads_when_everything_is_given():
         "MIP_ENV": "production", "MIP_SECRET_KEY": "x" * 50, "MIP_FIELD_ENCRYPTION_KEY": "y" * 50,
         "MIP_DATABASE_URL": "postgres://app:pw@db.internal:5432/mip",
         "MIP_S3_ACCESS_KEY": "a", "MIP_S3_SECRET_KEY": "b", "MIP_BROKER_URL": "amqp://u:p@mq:5672//",
+        "MIP_AUDIT_SIGNING_KEY": "z" * 50,
     })
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "mip"

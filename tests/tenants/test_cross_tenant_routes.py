@@ -27,6 +27,7 @@ ROUTES = {
     "api:billing-usage": ("collection", "billing"),
     "api:billing-invoice-collection": ("collection", "billing"),
     "api:billing-invoice-detail": ("object", "billing"),
+    "api:audit-events": ("collection", "auditor"),
     "portal:assessment-list": ("collection", "radiologist"),
     "portal:assessment-detail": ("object", "radiologist"),
     "portal:assessment-image": ("object", "radiologist"),
@@ -34,6 +35,7 @@ ROUTES = {
     "portal:billing-usage": ("collection", "billing"),
     "portal:billing-invoice-list": ("collection", "billing"),
     "portal:billing-invoice-detail": ("object", "billing"),
+    "portal:audit-events": ("collection", "auditor"),
     "portal:login": ("public", "radiologist"),
     "portal:login-code": ("public", "radiologist"),
     "portal:logout": ("public", "radiologist"),
@@ -116,11 +118,16 @@ def principals_of_a(his_a, hospital_a):
     services.membership_grant(tenant=hospital_a.tenant, user=admin_user, role="admin")
     admin = Client()
     assert admin.login(username=admin_user.username, password="admin-pass-hospital-a")
+    auditor_user = services.user_create(username="auditor.hospital-a", password="auditor-pass-hospital-a")
+    services.membership_grant(tenant=hospital_a.tenant, user=auditor_user, role="auditor")
+    auditor = Client()
+    assert auditor.login(username=auditor_user.username, password="auditor-pass-hospital-a")
     billing_user = services.user_create(username="billing.hospital-a", password="billing-pass-hospital-a")
     services.membership_grant(tenant=hospital_a.tenant, user=billing_user, role="billing")
     billing = Client()
     assert billing.login(username=billing_user.username, password="billing-pass-hospital-a")
-    return {"billing": billing, "his": his_a, "radiologist": radiologist, "admin": admin, "radiologist_user": hospital_a.user}
+    return {"billing": billing, "his": his_a, "radiologist": radiologist, "admin": admin, "auditor": auditor,
+            "radiologist_user": hospital_a.user}
 
 
 def _url(name: str, kind: str, b: dict) -> str:
