@@ -121,9 +121,17 @@ def quantize_model(fp32_xml: Path, calibration: np.ndarray):
         "model_type": None,
         "subset_size": len(items),
         "ignored_scope": {"types": ["MatMul"]},
+        "activations_range_estimator": "MINMAX (min / max over all calibration images)",
     }
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    # Activation ranges: the min / max over the whole calibration set. NNCF's default (the mean of per-image
+    # minima / maxima) clips every image brighter or more contrasted than the average calibration image.
+    advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
     quantized = nncf.quantize(model, nncf.Dataset(items), preset=nncf.QuantizationPreset.MIXED,
-                              subset_size=len(items), ignored_scope=nncf.IgnoredScope(types=["MatMul"]))
+                              subset_size=len(items), ignored_scope=nncf.IgnoredScope(types=["MatMul"]),
+                              advanced_parameters=advanced)
     return quantized, settings
 
 

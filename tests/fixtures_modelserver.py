@@ -20,14 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-__all__ = ["SMALL_INT8_GATE_MONTHS", "bone_age_inputs", "local_model_server", "small_model_repository"]
-
-
-# Gate threshold for the test repository's INT8 version. The demo network's random weights are far more sensitive
-# to small perturbations than a trained model (bf16 alone moves it ~1 month), so its INT8 misses the platform's
-# 0.5-month gate by an order of magnitude (see bone_age/MODEL_CARD.md). The test repository needs an INT8 version
-# to serve, so it is gated at this explicit, recorded threshold; the gate itself is tested at the real one.
-SMALL_INT8_GATE_MONTHS = 25.0
+__all__ = ["bone_age_inputs", "local_model_server", "small_model_repository"]
 
 
 @functools.cache
@@ -38,7 +31,7 @@ def _small_repository() -> Path:
     root = Path(tempfile.mkdtemp(prefix="model_repository_small_"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     fp32 = build_bone_age(root, version=1, variant="small", update_config=False)
-    build_bone_age_int8(fp32, root, 2, threshold_months=SMALL_INT8_GATE_MONTHS)
+    build_bone_age_int8(fp32, root, 2)  # the platform's gate, GATE_THRESHOLD_MONTHS (0.5 month)
     write_config(root, {MODEL_NAME: [1, 2]})
     return root
 
@@ -67,10 +60,11 @@ def _release_platform_model_clients() -> None:
 
 
 def bone_age_inputs(seed: int = 0, sex: float = 1.0) -> dict[str, np.ndarray]:
-    """Synthetic radiograph-like inputs for the bone-age model (in the demo weights' calibration range)."""
-    from model_repository.builders.bone_age import synthetic_calibration_images
+    """Bone-age model inputs: a synthetic letterboxed hand radiograph, as the platform's preprocessing sends them
+    (the distribution the INT8 version is calibrated and gated on)."""
+    from model_repository.builders.bone_age import synthetic_radiographs
 
-    image = synthetic_calibration_images(np.random.default_rng(1000 + seed), count=1)
+    image = synthetic_radiographs(np.random.default_rng(1000 + seed), count=1)
     return {"image": image, "sex": np.array([[sex]], np.float32)}
 
 

@@ -4,15 +4,23 @@ The graph is a ResNet-18-class backbone on a single-channel 512x512 radiograph, 
 patient's sex concatenated to the pooled features, and a two-layer MLP head whose output is squashed into the
 0..228 month range (0..19 years, the span of the Greulich & Pyle atlas).
 
-Weights are deterministic demo weights from a seeded NumPy RNG. Batch normalisation is represented the way it
-ends up after deployment-time folding: a convolution with a per-channel bias. The folded scale/shift is computed
-from activation statistics on a small synthetic calibration set (data-dependent initialisation), which keeps
-activations in a sane range through every block. The head is calibrated the same way on a larger set of synthetic
-letterboxed hand radiographs (``synthetic_radiographs``, shaped like ``studies.imaging.preprocess_bone_age``
-output): pooled features are standardised and the last layer scaled and shifted so the pre-sigmoid logit has mean
-0 and SD 0.6 there, so realistic radiographs land mid-range (roughly 50-180 months) and the output varies with the
-image instead of saturating the sigmoid; sex shifts it by a few months. Everything is seeded and runs on the CPU
-plugin in f32, so the same seed gives bit-identical weights. This is a demo network: it has never seen a
+Weights are deterministic demo weights from a seeded NumPy RNG, shaped to behave like a trained network's in one
+respect that matters for deployment: the output follows stable, large-scale image structure, so tiny perturbations
+(input noise, bf16, INT8) barely move it. He-initialised zero-mean random filters do not: stacked, they act as
+random high-frequency projections, and every output channel is a small difference of large, correlated inputs that
+the normalisation then amplifies (bf16 alone moved the output ~1 month, INT8 ~5 months). So every kernel is a
+random combination of smooth basis kernels (Gaussian low-pass with non-negative coefficients, plus signed x/y
+derivative and, in the stem, centre-surround terms) with a small random part; projection shortcuts are
+identity-like; residual branches are scaled down (SkipInit/Fixup style). Batch normalisation is represented the
+way it ends up after deployment-time folding: a convolution with a per-channel bias, the folded scale/shift set
+from activation statistics on a small synthetic calibration set (data-dependent initialisation, each channel's
+spread floored at a fraction of the layer median). The head is calibrated on a larger set of synthetic letterboxed
+hand radiographs (``synthetic_radiographs``, shaped like ``studies.imaging.preprocess_bone_age`` output): pooled
+features are projected onto their top principal components over those images (directions of large image-to-image
+variation, where perturbations are small next to the signal) and the last layer scaled and shifted so the
+pre-sigmoid logit has mean 0 and SD 0.6 there, so realistic radiographs land mid-range and the output varies with
+the image instead of saturating the sigmoid; sex shifts it by a few months. Everything is seeded and runs on the
+CPU plugin in f32, so the same seed gives bit-identical weights. This is a demo network: it has never seen a
 radiograph.
 """
 
@@ -211,6 +219,47 @@ def _channels(x) -> int:
     return out.get_partial_shape()[1].get_length()
 
 
+# Demo-weight shape (see ``_Builder._weights``): relative size of the random (non-smooth) part of every kernel,
+# of the random channel mix added to the identity-like 1x1 projection shortcuts, the floor on a channel's spread
+# (fraction of the layer median) in the BN fold, and the target SD of each residual branch relative to its input.
+SMOOTH_NOISE = 0.1
+SHORTCUT_MIX = 0.3
+STD_FLOOR = 0.2
+BRANCH_GAIN = 0.2
+
+
+def _gaussian_1d(k: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sampled Gaussian of width ``sigma`` on ``k`` taps and its derivative (both float64)."""
+    t = np.arange(k, dtype=np.float64) - (k - 1) / 2
+    g = np.exp(-0.5 * (t / sigma) ** 2)
+    return g, -t * g
+
+
+def _smooth_bank(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-norm smooth ``k`` x ``k`` basis kernels ``[n, k, k]`` and the SD of their random coefficients ``[n]``.
+
+    3x3: the binomial low-pass and its x/y derivatives (Sobel). Larger (the 7x7 stem): a Gaussian and its x/y
+    derivatives at two scales, and a centre-surround difference of Gaussians (thin bright structures). The low-pass
+    terms get the largest coefficients: features are dominated by local intensity, then edges.
+    """
+    kernels, amplitude = [], []
+    if k == 3:
+        scales = [(np.array([1.0, 2.0, 1.0]), np.array([-1.0, 0.0, 1.0]))]
+    else:
+        scales = [_gaussian_1d(k, s) for s in (k / 7.0, 2.0 * k / 7.0)]
+    for g, d in scales:
+        kernels += [np.outer(g, g), np.outer(g, d), np.outer(d, g)]
+        amplitude += [1.0, 0.5, 0.5]
+    if k > 3:
+        g1, _ = _gaussian_1d(k, k / 7.0)
+        g2, _ = _gaussian_1d(k, 2.0 * k / 7.0)
+        kernels.append(np.outer(g1, g1) / np.outer(g1, g1).sum() - np.outer(g2, g2) / np.outer(g2, g2).sum())
+        amplitude.append(0.5)
+    bank = np.stack([kk / np.linalg.norm(kk) for kk in kernels])
+    lowpass = np.array([bool(np.all(kk >= 0)) for kk in kernels])
+    return bank, np.array(amplitude), lowpass
+
+
 class _Builder:
     """Builds the graph layer by layer, calibrating each folded conv+bias on the calibration batch."""
 
@@ -241,21 +290,46 @@ class _Builder:
             outputs.append(compiled({0: np.ascontiguousarray(chunk)})[0][:n])
         return np.concatenate(outputs)
 
-    def conv(self, x: ov.Node, out_ch: int, k: int, stride: int, relu: bool, gain: float = 1.0) -> ov.Node:
-        """Conv with He-initialised weights and a folded-BN per-channel scale/bias set from calibration data.
+    def _weights(self, out_ch: int, in_ch: int, k: int) -> np.ndarray:
+        """Demo kernels: a random combination of smooth basis kernels plus a small random part, ``[out, in, k, k]``.
 
-        ``gain`` is the target standard deviation of the (pre-ReLU) output; residual branches use a gain below 1
-        so the sum of identity and branch stays bounded through the stages.
+        Each (output, input) kernel is ``sum_b c_b * B_b + SMOOTH_NOISE * R`` where ``B_b`` are unit-norm smooth
+        kernels (a Gaussian and its x/y derivatives, at several scales for the 7x7 stem), ``c_b`` random with the
+        Gaussian (low-pass) term dominant, and ``R`` a unit-norm random kernel. Features then follow local
+        intensity and edges at growing scales, as a trained network's do, instead of projecting pixel noise.
+        1x1 kernels (projection shortcuts) are an identity-like channel map plus a small random mix.
+        """
+        if k == 1:
+            w = SHORTCUT_MIX * np.abs(self.rng.normal(0.0, 1.0 / np.sqrt(in_ch), (out_ch, in_ch)))
+            w[np.arange(out_ch), np.arange(out_ch) % in_ch] += 1.0
+            return w.astype(np.float32)[:, :, None, None]
+        bank, amplitude, lowpass = _smooth_bank(k)
+        coeff = self.rng.normal(0.0, 1.0, (out_ch, in_ch, len(bank))) * amplitude
+        # Low-pass terms add up their inputs (non-negative coefficients): no output channel is a small difference
+        # of large, correlated inputs, whose normalisation would amplify any perturbation of them.
+        coeff[..., lowpass] = np.abs(coeff[..., lowpass])
+        w = np.einsum("oib,bhw->oihw", coeff, bank)
+        w += SMOOTH_NOISE * np.sqrt((coeff ** 2).sum(-1))[..., None, None] * self.rng.normal(0.0, 1.0 / k, w.shape)
+        w *= np.sqrt(2.0 / (in_ch * k * k)) / (w.std() + 1e-12)
+        return w.astype(np.float32)
+
+    def conv(self, x: ov.Node, out_ch: int, k: int, stride: int, relu: bool, gain: float = 1.0) -> ov.Node:
+        """Conv with smooth demo weights and a folded-BN per-channel scale/bias set from calibration data.
+
+        ``gain`` is the target standard deviation of the (pre-ReLU) output; residual branches use a gain well
+        below 1 (SkipInit/Fixup style) so depth does not amplify small input differences.
         """
         in_ch = _channels(x)
-        fan_in = in_ch * k * k
-        w = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), (out_ch, in_ch, k, k)).astype(np.float32)
+        w = self._weights(out_ch, in_ch, k)
         pad = k // 2
         y = ops.convolution(x, ops.constant(w), [stride, stride], [pad, pad], [pad, pad], [1, 1])
         # Folded batch norm: y_bn = gain * (y - mean) / std + beta, with a small random beta.
         stats = self._run(y)
         mean = stats.mean(axis=(0, 2, 3))
-        std = stats.std(axis=(0, 2, 3)) + 1e-5
+        std = stats.std(axis=(0, 2, 3))
+        # A channel whose spread is tiny next to the others' would be blown up by the normalisation (noise in,
+        # badly conditioned 8-bit ranges out): floor the spread at a fraction of the layer's median.
+        std = np.maximum(std, STD_FLOOR * float(np.median(std))) + 1e-5
         beta = self.rng.normal(0.0, 0.1 * gain, out_ch).astype(np.float32)
         scale = (gain / std).astype(np.float32)
         w_folded = w * scale[:, None, None, None]
@@ -280,6 +354,8 @@ LOGIT_TARGET_STD = 0.6
 # girls mature earlier). Applied symmetrically (+-0.05) around the calibrated mean.
 SEX_LOGIT_SHIFT = 0.1
 HEAD_CALIBRATION_RADIOGRAPHS = 24
+# Principal components of the pooled features the head sees.
+HEAD_COMPONENTS = 4
 
 
 def _head_calibration_images(seed: int, blob_images: np.ndarray) -> np.ndarray:
@@ -315,30 +391,36 @@ def make_bone_age_model_calibrated(variant: str = "full", seed: int = 20240611) 
     for stage, (ch, n_blocks) in enumerate(zip(spec.stage_channels, spec.blocks_per_stage)):
         for block in range(n_blocks):
             stride = 2 if (stage > 0 and block == 0) else 1
-            x = b.basic_block(x, ch, stride, branch_gain=0.5)
+            x = b.basic_block(x, ch, stride, branch_gain=BRANCH_GAIN)
     pooled = ops.reduce_mean(x, ops.constant(np.array([2, 3], np.int64)), keep_dims=False)
 
     # Head calibration in NumPy on pooled features of a larger, radiograph-like set (the backbone's blob images
     # alone are far brighter than a letterboxed hand radiograph, and a head fitted to them saturates on real ones).
     head_images = _head_calibration_images(seed, calib)
     feats = b.run_batched(pooled, head_images).astype(np.float64)
-    f_mean, f_std = feats.mean(axis=0), feats.std(axis=0)
-    # Floor the per-feature spread: a feature nearly constant on the calibration set must not turn a small shift
-    # on an unseen image into a huge standardised value.
-    f_std = np.maximum(f_std, 0.1 * float(np.median(f_std))) + 1e-6
+    # Project the pooled features onto their top principal components over the calibration images: directions of
+    # large image-to-image variation (large-scale structure), where a perturbation of the input (noise, bf16, INT8)
+    # is small next to the signal. Standardising every feature instead would amplify the near-constant,
+    # noise-dominated ones. All components are divided by the first one's spread, so they keep their relative
+    # weight (a weak component is not amplified either).
+    f_mean = feats.mean(axis=0)
+    _, sing, vt = np.linalg.svd(feats - f_mean, full_matrices=False)
+    n_comp = min(HEAD_COMPONENTS, len(sing))
+    projection = vt[:n_comp].T / (sing[0] / np.sqrt(len(feats)) + 1e-12)  # [n_feat, n_comp]
     n_feat = feats.shape[1]
     hidden = spec.head_hidden
-    w1 = rng.normal(0.0, np.sqrt(2.0 / n_feat), (n_feat + 1, hidden))
+    w1 = rng.normal(0.0, np.sqrt(2.0 / n_comp), (n_comp + 1, hidden))
     b1 = rng.normal(0.0, 0.05, hidden)
     w2 = rng.normal(0.0, np.sqrt(2.0 / hidden), (hidden, 1))
     # The last hidden unit carries sex through unchanged (relu(sex) = sex for 0/1); the others see only the image.
-    w1[n_feat, :] = 0.0
+    w1[n_comp, :] = 0.0
     w1[:, hidden - 1] = 0.0
-    w1[n_feat, hidden - 1] = 1.0
+    w1[n_comp, hidden - 1] = 1.0
     b1[hidden - 1] = 0.0
-    w1_folded = w1.copy()
-    w1_folded[:n_feat] /= f_std[:, None]
-    b1_folded = b1 - (f_mean / f_std) @ w1[:n_feat]
+    w1_folded = np.zeros((n_feat + 1, hidden))
+    w1_folded[:n_feat] = projection @ w1[:n_comp]
+    w1_folded[n_feat] = w1[n_comp]
+    b1_folded = b1 - (f_mean @ projection) @ w1[:n_comp]
     w2[hidden - 1] = 0.0
     h_img = np.maximum(np.concatenate([feats, np.zeros((len(feats), 1))], 1) @ w1_folded + b1_folded, 0.0)
     raw = (h_img @ w2)[:, 0]
@@ -359,8 +441,9 @@ def make_bone_age_model_calibrated(variant: str = "full", seed: int = 20240611) 
     months = MAX_MONTHS / (1.0 + np.exp(-both))
     sex_averaged = (logits[0.0] + logits[1.0]) / 2
     calibration = {
-        "method": "data-dependent head init: pooled features standardised (spread floored at 0.1 x median), "
-        "final layer scaled and shifted so pre-sigmoid logits on the calibration images have the target mean/std",
+        "method": f"data-dependent head init: pooled features projected onto their top {n_comp} principal "
+        "components over the calibration images (scaled by the first one's spread), final layer scaled and shifted "
+        "so pre-sigmoid logits on the calibration images have the target mean/std",
         "images": f"{HEAD_CALIBRATION_RADIOGRAPHS} synthetic letterboxed hand radiographs + {len(calib)} synthetic "
         "blob images (seeded)",
         "n_images": int(len(head_images)),

@@ -153,5 +153,23 @@ def test_distinct_synthetic_images_give_spread_out_unsaturated_ages(compiled_bon
     images = np.concatenate([synthetic_radiographs(np.random.default_rng(4242), 12),
                              synthetic_calibration_images(np.random.default_rng(4243), 4)])
     months = np.array([_months(compiled_bone_age, images[i:i + 1], float(i % 2)) for i in range(len(images))])
-    assert months.std() > 2.0, months
+    assert months.std() > 5.0, months
     assert np.all((months > 1.0) & (months < MAX_MONTHS - 1.0)), months
+
+
+def test_fp32_output_is_stable_under_tiny_perturbations(small_model_repository):
+    """Like a trained network's, the demo output follows large-scale image structure, not the last bit of a pixel:
+    input noise of SD 0.001 and bf16 execution move it by well under the INT8 gate's 0.5 month."""
+    from model_repository.builders.bone_age import synthetic_radiographs
+
+    xml = small_model_repository / "bone_age" / "1" / "model.xml"
+    f32 = ov.Core().compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    images = synthetic_radiographs(np.random.default_rng(777), 6)
+    noisy = images + np.random.default_rng(778).normal(0.0, 0.001, images.shape).astype(np.float32)
+    ref = np.array([_months(f32, images[i:i + 1], float(i % 2)) for i in range(len(images))])
+    moved = np.array([_months(f32, noisy[i:i + 1], float(i % 2)) for i in range(len(images))])
+    assert np.abs(moved - ref).mean() < 0.1, (ref, moved)
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        bf16 = ov.Core().compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+        low = np.array([_months(bf16, images[i:i + 1], float(i % 2)) for i in range(len(images))])
+        assert np.abs(low - ref).mean() < 0.2, (ref, low)
