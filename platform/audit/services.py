@@ -19,6 +19,9 @@ command) and the plan codes, never amounts of a patient:
                        object_id=str(new_plan.pk), details={"from": old_code, "to": new_code,
                                                             "effective_from": effective_from.isoformat()})
 
+Plan creation and credit notes have their codes too: `event="plan.create"` (tenant None: a platform-level plan)
+and `event="invoice.credit"`. `details` is normalised through JSON (Decimal amounts and dates become strings).
+
 Events and their DICOM codes: audit/events.py (add a code there first; unknown codes raise ValueError).
 
 Concurrency and cost: each chain (one per hospital, one for platform-level events) has one head row, locked with
