@@ -137,3 +137,15 @@ def test_audit_verify_command_passes_whole_chains_and_fails_a_truncated_one(tran
     with pytest.raises(CommandError, match="1 of"):
         call_command("audit_verify", "--tenant", "hospital-a")
     assert "truncated" in capsys.readouterr().out
+
+
+def test_operators_export_any_chain_including_the_platforms(hospital_a, capsys):
+    from audit.services import audit_event_record
+
+    audit_event_record(event="signin", username="someone", network_address="10.9.9.9")
+    call_command("audit_export", "--platform", "--format", "fhir")
+    bundle = json.loads(capsys.readouterr().out)
+    assert bundle["resourceType"] == "Bundle"
+    assert any(e["resource"]["type"]["code"] == "110114" for e in bundle["entry"])
+    call_command("audit_export", "--tenant", "hospital-a", "--format", "csv")
+    assert capsys.readouterr().out.startswith("chain,sequence")
