@@ -38,18 +38,8 @@ def _record_change(*, event: str | None, tenant: Tenant | None, actor: str, obje
                    details: dict) -> None:
     """Record a billing change on the audit trail, in the caller's transaction (AuditUnavailable rolls it back).
 
-    `event` None: the audit module (platform/audit/events.py) has no event code for this change yet (plan
-    creation, credit notes); TODO(issue 5, audit): add codes such as "plan.create" and "invoice.credit" there and
-    pass them here. Until then such changes are logged, and their rows are the record (append-only, with who and
-    when).
+    `event` is a code of platform/audit/events.py.
     """
-    from django.apps import apps
-
-    # Until platform/audit/ lands beside this app (issue 5's other half) there is nowhere to write to.
-    if event is None or not apps.is_installed("audit"):
-        logger.info("billing change %s %s for hospital %s by %s: %s", object_type, object_id,
-                    tenant.pk if tenant else "-", actor, details)
-        return
     from audit.services import audit_event_record
 
     audit_event_record(event=event, tenant=tenant, username=actor, object_type=object_type, object_id=object_id,
@@ -82,7 +72,7 @@ def plan_create(*, code: str, name: str, currency: str, included_quota: int, ove
     for model_name, price in prices.items():
         unit, overage = price if isinstance(price, tuple) else (price, None)
         PlanPrice.objects.create(plan=plan, model_name=model_name, unit_price=unit, overage_unit_price=overage)
-    _record_change(event=None, tenant=None, actor=actor, object_type="plan", object_id=str(plan.pk),
+    _record_change(event="plan.create", tenant=None, actor=actor, object_type="plan", object_id=str(plan.pk),
                    details={"plan": code, "currency": currency})
     return plan
 
@@ -388,6 +378,6 @@ def credit_note_issue(*, invoice: Invoice, lines: list[CreditLine], reason: str,
                            amount=amount)
             for i, (line, amount) in enumerate(zip(lines, amounts), start=1)
         ])
-        _record_change(event=None, tenant=tenant, actor=actor, object_type="credit_note", object_id=str(note.pk),
+        _record_change(event="invoice.credit", tenant=tenant, actor=actor, object_type="credit_note", object_id=str(note.pk),
                        details={"invoice": invoice.display_number, "credit_note": note.display_number})
     return note
