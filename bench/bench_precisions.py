@@ -10,8 +10,10 @@ ort_int8       ONNX Runtime INT8: static post-training quantisation, QDQ format,
 ov_fp32        OpenVINO FP32: ``ov.convert_model(torch_module)``, ``INFERENCE_PRECISION_HINT=f32``
 ov_default     OpenVINO with the CPU plugin's default inference precision (bf16 where the CPU has bf16
                support); the precision the compiled model reports is printed
-ov_int8        OpenVINO INT8: NNCF post-training quantisation (``nncf.quantize``, preset PERFORMANCE) of the
-               OpenVINO FP32 model on the same calibration set as ORT, compiled with default properties
+ov_int8        OpenVINO INT8: NNCF post-training quantisation on the same calibration set as ORT, compiled with
+               default properties. bone_age: the served INT8 recipe itself, ``model_repository.quantize.
+               quantize_model`` (preset MIXED, MINMAX activation ranges, MatMuls kept FP32) of the served FP32
+               IR; resnet50: ``nncf.quantize`` (preset PERFORMANCE, MatMuls kept FP32) of the OpenVINO FP32 model
 =============  ==============================================================================================
 
 Modes:
@@ -24,20 +26,26 @@ Modes:
   each with 1 intra-op thread (both release the GIL while computing). Batch-1 keeps the per-request latency
   comparable across runtimes; the count of inferences over the wall time is the throughput.
 
-Architectures (``--arch``): ``bone_age`` (default) is a PyTorch module mirroring
-``model_repository/builders/bone_age.py``: ResNet-18-class backbone on a 1x1x512x512 radiograph (7x7/2 stem,
-3x3/2 max-pool, four stages of basic blocks, convolutions with a per-channel bias = folded batch norm), global
-average pooling, the patient's sex concatenated, a two-layer MLP and ``228 * sigmoid``; its weights are seeded and
-initialised from data the builder's way (every convolution scaled/shifted from its output statistics on synthetic
-images, the head calibrated so pre-sigmoid logits on synthetic radiographs have mean 0 and SD 0.6: mid-range
-outputs, a saturated sigmoid would hide INT8 error). ``resnet50`` is a hand-written ResNet-50 (bottlenecks
+Architectures (``--arch``): ``bone_age`` (default) is the network the platform serves, as a PyTorch module:
+ResNet-18-class backbone on a 1x1x512x512 radiograph (7x7/2 stem, 3x3/2 max-pool, four stages of basic blocks,
+convolutions with a per-channel bias = folded batch norm), global average pooling, the patient's sex concatenated,
+a two-layer MLP and ``scale * sigmoid``, its layout from ``builders.bone_age.VARIANTS``. It has no initialisation of
+its own: every constant (conv kernels and biases, head matrices and biases, the output scale) is copied from the
+served FP32 OpenVINO IR (``model_repository/bone_age/1`` when its model card says the same variant and seed and
+its checksums hold, else built with ``model_repository.build_models.build_bone_age`` into the work directory;
+``--rebuild`` forces that), walking the IR's ops in topological order and matching the module's parameters by
+order, kind and shape. Calibration and held-out images are the INT8 build's own
+(``model_repository.quantize.calibration_set`` / ``heldout_set``); with the default ``--calib`` the OV INT8 model
+is the served INT8 version's recipe on the same images. ``resnet50`` is a hand-written ResNet-50 (bottlenecks
 [3, 4, 6, 3], batch norm, 1000-way FC) on 1x3x224x224 with seeded random weights and batch-norm statistics from
 synthetic images, to check the issue's reference point on the same class of model.
 
 Every runtime runs the same network: ONNX is exported from the module, OpenVINO converts the module itself, and the
 run checks that PyTorch, ORT FP32 and OV FP32 agree within 1e-3 (max abs difference / max abs output) on the
-held-out set. INT8 accuracy is measured against its own runtime's FP32 on held-out synthetic radiographs (plus the
-real hand radiograph through the platform's own parse/preprocess when present).
+held-out set; for bone_age it also checks that PyTorch reproduces the served FP32 IR (OpenVINO, f32 hint) within
+1e-3. Either check failing stops the run before any timing. INT8 accuracy is measured against its own runtime's
+FP32 (OV INT8 on bone_age: the served FP32 IR) on held-out synthetic radiographs (plus the real hand radiograph
+through the platform's own parse/preprocess when present).
 
     .venv/bin/python bench/bench_precisions.py [--arch bone_age|resnet50] [--variant full] [--seconds 10]
 
@@ -390,6 +398,8 @@ class Arch:
     heldout: list  # samples for accuracy and agreement
     timing_sample: tuple
     notes: dict
+    ir_xml = None  # Path of the served FP32 IR whose weights the module carries (bone_age), else None
+    ov_quantize = None  # () -> (INT8 ov.Model, settings): the served INT8 recipe (bone_age), else None
 
 
 def _he_conv_(conv, rng) -> None:
@@ -403,14 +413,137 @@ def _he_conv_(conv, rng) -> None:
         conv.bias.data.zero_()
 
 
-def build_bone_age(variant: str, seed: int, n_calib: int, n_heldout: int) -> Arch:
-    """The bone-age network of builders/bone_age.py as a torch.nn.Module, data-initialised the builder's way."""
+def served_fp32_ir(variant: str, seed: int, work_dir: Path, rebuild: bool = False) -> tuple[Path, str]:
+    """The FP32 OpenVINO IR of ``variant``/``seed`` the platform serves: (model.xml path, where it came from).
+
+    ``model_repository/bone_age/1`` when its model card says FP32, the same variant (architecture parameters
+    included) and seed, and its files match the card's checksums; otherwise (or with ``rebuild``) the IR is built
+    by ``model_repository.build_models.build_bone_age`` into ``work_dir`` (the builder's own code, nothing mirrored).
+    """
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from model_repository import build_models
+    from model_repository.builders import bone_age as builder
+    from model_repository.cards import read_card, verify_version_files
+
+    served = REPO_ROOT / "model_repository" / build_models.MODEL_NAME / "1"
+    if not rebuild and (served / "model.xml").is_file():
+        try:
+            card = read_card(served)
+        except (OSError, ValueError):
+            card = {}
+        build = card.get("build") or {}
+        if (card.get("precision") == "FP32" and card.get("variant") == variant and build.get("seed") == seed
+                and build.get("variant_params") == builder.variant_params(variant)
+                and not verify_version_files(served)):
+            return served / "model.xml", f"model_repository/bone_age/1 (card: variant {variant}, seed {seed})"
+    version_dir = build_models.build_bone_age(work_dir, 1, variant, seed, update_config=False)
+    return version_dir / "model.xml", f"built by model_repository.build_models.build_bone_age into {work_dir}"
+
+
+# (kind of IR constant, the op type that consumes it): what the torch module's parameters are loaded from.
+_IR_WEIGHT_OPS = {"Convolution": "conv_weight", "Add": "bias", "MatMul": "fc_weight", "Multiply": "scale"}
+
+
+def ir_constants(model) -> list[dict]:
+    """Every constant operand of the weight-carrying ops of ``model`` in topological order.
+
+    One entry per constant input of a Convolution (kernel), Add (folded-BN / FC bias), MatMul (FC matrix, turned
+    into torch's [out, in] layout) or Multiply (the output scale): ``kind``, ``value`` (float32 array), ``op``
+    (friendly name) and, for convolutions, ``strides`` / ``pads``. Raises ValueError if such an op takes a weight
+    from anything other than a plain f32 Constant (e.g. a compressed FP16 IR), so nothing is silently skipped.
+    """
     import numpy as np
+
+    found = []
+    for op in model.get_ordered_ops():
+        kind = _IR_WEIGHT_OPS.get(op.get_type_name())
+        if kind is None:
+            continue
+        for inp in op.inputs():
+            src = inp.get_source_output().get_node()
+            if src.get_type_name() != "Constant":
+                # Activations are input 0; the weight operand of a Convolution/MatMul/Multiply must be a Constant.
+                if kind != "bias" and inp.get_index() == 1:
+                    raise ValueError(f"{op.get_friendly_name()}: weight from {src.get_type_name()}, not a Constant")
+                continue
+            value = np.array(src.get_data(), copy=True)
+            if value.dtype != np.float32:
+                raise ValueError(f"{op.get_friendly_name()}: constant of type {value.dtype}, expected float32")
+            entry = {"kind": kind, "value": value, "op": op.get_friendly_name()}
+            if kind == "conv_weight":
+                attrs = op.get_attributes()
+                entry["strides"] = list(attrs["strides"])
+                entry["pads"] = (list(attrs["pads_begin"]), list(attrs["pads_end"]))
+            elif kind == "fc_weight":
+                attrs = op.get_attributes()
+                if attrs.get("transpose_a"):
+                    raise ValueError(f"{op.get_friendly_name()}: MatMul with transpose_a, not a fully connected layer")
+                if inp.get_index() != 1:
+                    raise ValueError(f"{op.get_friendly_name()}: FC matrix on the left of the MatMul")
+                entry["value"] = value if attrs.get("transpose_b") else np.ascontiguousarray(value.T)
+            found.append(entry)
+    return found
+
+
+def load_ir_weights(module, ir_model) -> list[dict]:
+    """Copy every weight of ``ir_model`` into ``module`` (the bone-age torch module), by order and shape.
+
+    The module's slots, in its own order (stem, then each block's conv1, conv2, shortcut, then fc1, fc2, the output
+    scale), are matched one to one with ``ir_constants(ir_model)`` in topological order: same kind, same shape
+    (an IR conv bias [1, C, 1, 1] fills a torch bias [C]), same strides and paddings. Raises ValueError on any
+    mismatch or leftover, so a change of the builder's graph fails here instead of benchmarking another network.
+    Returns the mapping (torch name <- IR op) for the record.
+    """
+    import torch
+    from torch import nn
+
+    slots = []  # (torch name, tensor, kind, IR shape, conv module or None)
+    for name, mod in module.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            slots.append((f"{name}.weight", mod.weight, "conv_weight", tuple(mod.weight.shape), mod))
+            slots.append((f"{name}.bias", mod.bias, "bias", (1, mod.out_channels, 1, 1), None))
+        elif isinstance(mod, nn.Linear):
+            slots.append((f"{name}.weight", mod.weight, "fc_weight", tuple(mod.weight.shape), None))
+            slots.append((f"{name}.bias", mod.bias, "bias", (mod.out_features,), None))
+    slots.append(("scale", module.scale, "scale", (), None))
+    consts = ir_constants(ir_model)
+    if len(consts) != len(slots):
+        raise ValueError(f"the IR has {len(consts)} weight constants, the torch module {len(slots)} slots: "
+                         f"IR {[c['kind'] for c in consts]} vs torch {[s[0] for s in slots]}")
+    mapping = []
+    with torch.no_grad():
+        for (name, tensor, kind, ir_shape, conv), c in zip(slots, consts):
+            shape = tuple(c["value"].shape)
+            if c["kind"] != kind or shape != ir_shape:
+                raise ValueError(f"{name} ({kind} {ir_shape}) <- IR {c['op']} ({c['kind']} {shape}): mismatch")
+            if conv is not None:
+                want = (list(conv.stride), ([conv.padding[0], conv.padding[1]], [conv.padding[0], conv.padding[1]]))
+                if (c["strides"], c["pads"]) != want:
+                    raise ValueError(f"{name}: IR {c['op']} strides/pads {c['strides']}/{c['pads']}, torch {want}")
+            tensor.copy_(torch.from_numpy(c["value"]).reshape(tensor.shape))
+            mapping.append({"torch": name, "ir_op": c["op"], "shape": list(tensor.shape)})
+    return mapping
+
+
+def build_bone_age(variant: str, seed: int, n_calib: int, n_heldout: int, work_dir: Path,
+                   rebuild: bool = False) -> Arch:
+    """The served bone-age network as a torch.nn.Module: builder's FP32 IR, its constants copied into the module.
+
+    The architecture comes from ``builders.bone_age.VARIANTS``; every weight (conv kernels and folded-BN biases, the
+    head's matrices and biases, the output scale) is copied from the FP32 IR the platform serves
+    (``served_fp32_ir``), so there is no second implementation of the weight initialisation. Calibration and
+    held-out images are the INT8 build's own streams (``model_repository.quantize.calibration_set`` /
+    ``heldout_set``, disjoint), plus the real hand radiograph when present.
+    """
+    import numpy as np
+    import openvino as ov
     import torch
     from torch import nn
 
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
+    from model_repository import quantize
     from model_repository.builders import bone_age as builder
 
     spec = builder.VARIANTS[variant]
@@ -442,85 +575,49 @@ def build_bone_age(variant: str, seed: int, n_calib: int, n_heldout: int) -> Arc
             self.blocks = nn.Sequential(*blocks)
             self.fc1 = nn.Linear(cin + 1, spec.head_hidden)
             self.fc2 = nn.Linear(spec.head_hidden, 1)
-
-        def features(self, image):
-            x = self.pool(torch.relu(self.stem(image)))
-            return self.blocks(x).mean(dim=(2, 3))
+            self.register_buffer("scale", torch.tensor(float("nan")))  # the IR's output scale (228 months)
 
         def forward(self, image, sex):
-            h = torch.relu(self.fc1(torch.cat([self.features(image), sex], dim=1)))
-            return torch.sigmoid(self.fc2(h)) * builder.MAX_MONTHS
+            x = self.pool(torch.relu(self.stem(image)))
+            feats = self.blocks(x).mean(dim=(2, 3))
+            h = torch.relu(self.fc1(torch.cat([feats, sex], dim=1)))
+            return torch.sigmoid(self.fc2(h)) * self.scale
 
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
     net = BoneAgeNet().eval()
-    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-    for c in convs:
-        _he_conv_(c, rng)
-    # Folded batch norm from data (the builder's conv(): output = gain * (y - mean) / std + beta), one forward pass
-    # over the builder's blob calibration images with hooks that fold each conv in call order.
-    gains = {id(b.conv2): 0.5 for b in net.blocks}
-    blob = torch.from_numpy(builder.synthetic_calibration_images(np.random.default_rng(seed + 1)))
-
-    def fold(mod, _inp, out):
-        gain = gains.get(id(mod), 1.0)
-        mean = out.mean(dim=(0, 2, 3))
-        std = out.std(dim=(0, 2, 3), unbiased=False) + 1e-5
-        beta = torch.from_numpy(rng.normal(0.0, 0.1 * gain, out.shape[1]).astype(np.float32))
-        scale = gain / std
-        mod.weight.data *= scale[:, None, None, None]
-        mod.bias.data = beta - mean * scale
-        return out * scale[None, :, None, None] + mod.bias.data[None, :, None, None]
-
-    hooks = [c.register_forward_hook(fold) for c in convs]
-    with torch.no_grad():
-        net.features(blob)
-    for h in hooks:
-        h.remove()
-
-    # Head: the builder's calibration on pooled features of synthetic radiographs + the blob images.
-    head_images = np.concatenate([radiographs(seed + 2, builder.HEAD_CALIBRATION_RADIOGRAPHS), blob.numpy()])
-    with torch.inference_mode():
-        feats = torch.cat([net.features(torch.from_numpy(head_images[i:i + 6]))
-                           for i in range(0, len(head_images), 6)]).double().numpy()
-    f_mean, f_std = feats.mean(axis=0), feats.std(axis=0)
-    f_std = np.maximum(f_std, 0.1 * float(np.median(f_std))) + 1e-6
-    n_feat, hidden = feats.shape[1], spec.head_hidden
-    w1 = rng.normal(0.0, np.sqrt(2.0 / n_feat), (n_feat + 1, hidden))
-    b1 = rng.normal(0.0, 0.05, hidden)
-    w2 = rng.normal(0.0, np.sqrt(2.0 / hidden), (hidden, 1))
-    w1[n_feat, :] = 0.0
-    w1[:, hidden - 1] = 0.0
-    w1[n_feat, hidden - 1] = 1.0  # the last hidden unit carries sex through
-    b1[hidden - 1] = 0.0
-    w1_folded = w1.copy()
-    w1_folded[:n_feat] /= f_std[:, None]
-    b1_folded = b1 - (f_mean / f_std) @ w1[:n_feat]
-    w2[hidden - 1] = 0.0
-    h_img = np.maximum(np.concatenate([feats, np.zeros((len(feats), 1))], 1) @ w1_folded + b1_folded, 0.0)
-    raw = (h_img @ w2)[:, 0]
-    scale = builder.LOGIT_TARGET_STD / (raw.std() + 1e-12)
-    w2 = w2 * scale
-    w2[hidden - 1] = builder.SEX_LOGIT_SHIFT
-    b2 = builder.LOGIT_TARGET_MEAN - float(raw.mean() * scale) - 0.5 * builder.SEX_LOGIT_SHIFT
-    net.fc1.weight.data = torch.from_numpy(w1_folded.T.astype(np.float32).copy())
-    net.fc1.bias.data = torch.from_numpy(b1_folded.astype(np.float32))
-    net.fc2.weight.data = torch.from_numpy(w2.T.astype(np.float32).copy())
-    net.fc2.bias.data = torch.tensor([b2], dtype=torch.float32)
+    with torch.no_grad():  # NaN everywhere first: a slot the IR did not fill would poison every output
+        for p in net.parameters():
+            p.fill_(float("nan"))
+    ir_xml, ir_source = served_fp32_ir(variant, seed, work_dir / "ir", rebuild)
+    ir_model = ov.Core().read_model(str(ir_xml))
+    mapping = load_ir_weights(net, ir_model)
 
     def samples(images, sexes):
         return [(np.ascontiguousarray(images[i:i + 1]), np.array([[sexes[i]]], np.float32)) for i in range(len(images))]
 
-    calib_images = radiographs(seed + 50, n_calib)
-    held_images = radiographs(seed + 100, n_heldout)
+    calib_images = quantize.calibration_set(seed, n_calib)
+    held_images = quantize.heldout_set(seed, n_heldout, include_real_hand=False)
     arch = Arch()
     arch.name, arch.unit = f"bone_age_{variant}", "months"
     arch.input_names, arch.output_name = [builder.INPUT_IMAGE, builder.INPUT_SEX], builder.OUTPUT_NAME
     arch.module = net
-    arch.calibration = samples(calib_images, [float(i % 2) for i in range(n_calib)])
+    arch.ir_xml = ir_xml
+    arch.calibration = samples(calib_images, [float(i % 2) for i in range(n_calib)])  # quantize_model's sexes
     arch.heldout = samples(held_images, [float((i + 1) % 2) for i in range(n_heldout)])
+
+    def ov_quantize():
+        """The served INT8 recipe: ``model_repository.quantize.quantize_model`` on the served FP32 IR."""
+        model, settings = quantize.quantize_model(ir_xml, calib_images)
+        return model, {**settings, "function": "model_repository.quantize.quantize_model",
+                       "base": f"the served FP32 IR ({ir_source})",
+                       "calibration": f"{len(calib_images)} images (quantize.calibration_set; the same set as ORT)"}
+
+    arch.ov_quantize = ov_quantize
     hand = real_hand_image()
     arch.notes = {"variant": variant, "params": builder.variant_params(variant), "seed": seed,
+                  "weights": f"copied from the served FP32 IR: {ir_source}", "ir_xml": str(ir_xml),
+                  "weights_mapped": len(mapping),
+                  "calibration_images": f"quantize.calibration_set(seed={seed}, count={n_calib})",
+                  "heldout_images": f"quantize.heldout_set(seed={seed}, count={n_heldout}) + real hand if present",
                   "input": "image [1,1,512,512] f32 + sex [1,1] f32", "real_hand_in_heldout": hand is not None}
     if hand is not None:
         arch.heldout.append((np.ascontiguousarray(hand[0], np.float32), np.array([[hand[1]]], np.float32)))
@@ -529,6 +626,8 @@ def build_bone_age(variant: str, seed: int, n_calib: int, n_heldout: int) -> Arc
         arch.timing_sample = arch.heldout[0]
     with torch.inference_mode():
         months = np.array([float(net(torch.from_numpy(a), torch.from_numpy(b))) for a, b in arch.heldout])
+    if not np.all(np.isfinite(months)):
+        raise ValueError("the torch module gives non-finite outputs: a weight was not copied from the IR")
     arch.notes["heldout_months_range"] = [round(float(months.min()), 1), round(float(months.max()), 1)]
     arch.notes["heldout_months_mean_sd"] = [round(float(months.mean()), 1), round(float(months.std()), 1)]
     if hand is not None:
@@ -817,13 +916,17 @@ def run_benchmark(arch: Arch, seconds: float, warmup: int, cores: int, work_dir:
     ov_model.outputs[0].get_tensor().set_names({arch.output_name})
     print(f"  ov.convert_model: {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
-    ov_int8_model = nncf.quantize(
-        ov_model, nncf.Dataset([dict(zip(names, s)) for s in arch.calibration]),
-        preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(arch.calibration),
-        ignored_scope=nncf.IgnoredScope(types=["MatMul"]))
+    if arch.ov_quantize is not None:  # bone_age: the served INT8 recipe on the served FP32 IR
+        ov_int8_model, out["configs"]["ov_int8"] = arch.ov_quantize()
+    else:
+        ov_int8_model = nncf.quantize(
+            ov_model, nncf.Dataset([dict(zip(names, s)) for s in arch.calibration]),
+            preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(arch.calibration),
+            ignored_scope=nncf.IgnoredScope(types=["MatMul"]))
+        out["configs"]["ov_int8"] = {
+            "nncf": "quantize, preset PERFORMANCE, fast bias correction, MatMuls (FC) kept FP32",
+            "calibration": f"{len(arch.calibration)} images (the same set as ORT)"}
     print(f"  NNCF quantisation: {time.perf_counter() - t0:.1f} s")
-    out["configs"]["ov_int8"] = {"nncf": "quantize, preset PERFORMANCE, fast bias correction, MatMuls (FC) kept FP32",
-                                 "calibration": f"{len(arch.calibration)} images (the same set as ORT)"}
 
     core = ov.Core()
     ov_models = {"ov_fp32": (ov_model, {"INFERENCE_PRECISION_HINT": "f32"}),
@@ -855,10 +958,27 @@ def run_benchmark(arch: Arch, seconds: float, warmup: int, cores: int, work_dir:
                                                             "INFERENCE_PRECISION_HINT": "f32"})
     outputs["ov_int8_f32hint"] = [ov_int8_f32(dict(zip(names, s)))[0].ravel().tolist() for s in arch.heldout]
     del ov_int8_f32
+    fp32_ref = "ov_fp32"  # what the OV INT8 accuracy is measured against: its own FP32 base
+    if arch.ir_xml is not None:  # the served FP32 IR itself (f32 hint): the module must reproduce it
+        ir_compiled = core.compile_model(str(arch.ir_xml), "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                                   "INFERENCE_PRECISION_HINT": "f32"})
+        outputs["ov_ir_fp32"] = [ir_compiled(dict(zip(names, s)))[0].ravel().tolist() for s in arch.heldout]
+        del ir_compiled
+        fp32_ref = "ov_ir_fp32"
     agreement = relative_agreement({k: outputs[k] for k in ("pt_fp32", "ort_fp32", "ov_fp32")}, "pt_fp32")
     out["agreement"] = {"max_rel_diff_vs_pytorch": agreement, "tolerance": AGREEMENT_TOLERANCE,
                         "ok": all(v <= AGREEMENT_TOLERANCE for v in agreement.values()),
                         "n": len(arch.heldout)}
+    if arch.ir_xml is not None:
+        same = relative_agreement({k: outputs[k] for k in ("ov_ir_fp32", "pt_fp32")}, "ov_ir_fp32")["pt_fp32"]
+        out["same_weights_as_served_ir"] = {"ir_xml": str(arch.ir_xml), "max_rel_diff_pytorch_vs_ir": same,
+                                            "tolerance": AGREEMENT_TOLERANCE, "ok": same <= AGREEMENT_TOLERANCE,
+                                            "n": len(arch.heldout)}
+    checks = [out["agreement"]] + ([out["same_weights_as_served_ir"]] if arch.ir_xml is not None else [])
+    if not all(c["ok"] for c in checks):
+        raise RuntimeError("not the same network: " + json.dumps(
+            {k: v for k, v in out.items() if k in ("agreement", "same_weights_as_served_ir")}, default=str)
+            + " -- the torch module, its exports and the served IR must agree before anything is timed")
     default_precision = _type_name(compiled_lat["ov_default"].get_property("INFERENCE_PRECISION_HINT"))
     int8_precision = _type_name(compiled_lat["ov_int8"].get_property("INFERENCE_PRECISION_HINT"))
 
@@ -872,10 +992,11 @@ def run_benchmark(arch: Arch, seconds: float, warmup: int, cores: int, work_dir:
             row["top1_agreement"] = float((a.argmax(1) == b.argmax(1)).mean())
         return row
 
+    ov_ref_label = "OpenVINO FP32 (served IR)" if fp32_ref == "ov_ir_fp32" else "OpenVINO FP32"
     out["accuracy"] = [
         acc_row("ONNX Runtime INT8", "ort_int8", "ort_fp32", "ONNX Runtime FP32"),
-        acc_row(f"OpenVINO INT8 (rest in {int8_precision})", "ov_int8", "ov_fp32", "OpenVINO FP32"),
-        acc_row("OpenVINO INT8 (rest in f32)", "ov_int8_f32hint", "ov_fp32", "OpenVINO FP32"),
+        acc_row(f"OpenVINO INT8 (rest in {int8_precision})", "ov_int8", fp32_ref, ov_ref_label),
+        acc_row("OpenVINO INT8 (rest in f32)", "ov_int8_f32hint", fp32_ref, ov_ref_label),
         acc_row(f"OpenVINO default ({default_precision})", "ov_default", "ov_fp32", "OpenVINO FP32"),
     ]
     out["outputs_heldout"] = {k: [v[0] for v in vals] for k, vals in outputs.items()} if arch.unit == "months" else {}
@@ -985,6 +1106,11 @@ def _print_report(arch: Arch, facts: dict, versions: dict, res: dict) -> None:
     print(f"Same network check (max |out - PyTorch| / max |PyTorch| over {ag['n']} held-out inputs, tolerance "
           f"{ag['tolerance']:g}): " + ", ".join(f"{k} {v:.2e}" for k, v in ag["max_rel_diff_vs_pytorch"].items())
           + (" -- OK" if ag["ok"] else " -- MISMATCH"))
+    sw = res.get("same_weights_as_served_ir")
+    if sw:
+        print(f"Same weights check (max |PyTorch - served FP32 IR (OV, f32 hint)| / max |IR| over {sw['n']} held-out "
+              f"inputs, tolerance {sw['tolerance']:g}): {sw['max_rel_diff_pytorch_vs_ir']:.2e}"
+              + (" -- OK" if sw["ok"] else " -- MISMATCH") + f"; IR {sw['ir_xml']}")
     print()
     which = "each configuration's best round" if res["summary"] == "best" else "all rounds pooled"
     print(f"Summary from {which}:")
@@ -1027,7 +1153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="round-robin rounds the timed seconds are split into")
     parser.add_argument("--summary", choices=("best", "all"), default="best",
                         help="tables from each configuration's best round (robust to outside load; default) or all")
-    parser.add_argument("--calib", type=int, default=64, help="INT8 calibration images (ORT and NNCF)")
+    parser.add_argument("--calib", type=int, default=None,
+                        help="INT8 calibration images (ORT and NNCF); default: the served INT8 build's count "
+                             "(model_repository.quantize.CALIBRATION_IMAGES) for bone_age, 64 for resnet50")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="bone_age: build the FP32 IR with model_repository into the work directory even when "
+                             "model_repository/bone_age/1 matches the variant and seed")
     parser.add_argument("--heldout", type=int, default=32, help="synthetic held-out images (+ the real hand)")
     parser.add_argument("--seed", type=int, default=20240611)
     args = parser.parse_args(argv)
@@ -1051,9 +1182,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Building {args.arch} ...", flush=True)
     t0 = time.perf_counter()
     if args.arch == "bone_age":
-        arch = build_bone_age(args.variant, args.seed, args.calib, args.heldout)
+        if args.calib is None:
+            from model_repository.quantize import CALIBRATION_IMAGES
+
+            args.calib = CALIBRATION_IMAGES
+        arch = build_bone_age(args.variant, args.seed, args.calib, args.heldout, WORK_DIR / f"bone_age_{args.variant}",
+                              args.rebuild)
     else:
-        arch = build_resnet50(args.seed, args.calib, args.heldout)
+        arch = build_resnet50(args.seed, args.calib or 64, args.heldout)
     print(f"  built in {time.perf_counter() - t0:.1f} s", flush=True)
     res = run_benchmark(arch, args.seconds, args.warmup, cores, WORK_DIR / arch.name, args.rounds, args.summary)
     try:

@@ -102,3 +102,78 @@ def test_rounds_pooled_and_best():
     assert merged["rounds"] == [4.0, 2.0]
     best = bench.best_rounds(rounds)["pt_fp32"]["latency"]
     assert best["count"] == 4
+
+
+def _tiny_ir_and_module(rng, shortcut_channels=8):
+    """A builder-shaped OpenVINO graph (conv+bias stem, basic block with a 1x1/2 projection shortcut, GAP, sex
+    concatenated, MLP head, scale * sigmoid) with random weights, and an empty torch module of the same layout."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+    import torch
+    from torch import nn
+
+    def conv(x, cout, cin, k, stride):
+        w = rng.normal(0, 0.3, (cout, cin, k, k)).astype(np.float32)
+        y = ops.convolution(x, ops.constant(w), [stride, stride], [k // 2] * 2, [k // 2] * 2, [1, 1])
+        return ops.add(y, ops.constant(rng.normal(0, 0.1, (1, cout, 1, 1)).astype(np.float32)))
+
+    image = ops.parameter([1, 1, 32, 32], np.float32, name="image")
+    sex = ops.parameter([1, 1], np.float32, name="sex")
+    x = ops.max_pool(ops.relu(conv(image, 4, 1, 7, 2)), [2, 2], [1, 1], [1, 1], [1, 1], [3, 3]).output(0)
+    h = conv(ops.relu(conv(x, 8, 4, 3, 2)), 8, 8, 3, 1)
+    x = ops.relu(ops.add(h, conv(x, 8, 4, 1, 2)))
+    pooled = ops.reduce_mean(x, ops.constant(np.array([2, 3], np.int64)), keep_dims=False)
+    h = ops.concat([pooled, sex], axis=1)
+    h = ops.relu(ops.add(ops.matmul(h, ops.constant(rng.normal(0, 0.3, (9, 5)).astype(np.float32)), False, False),
+                         ops.constant(rng.normal(0, 0.1, 5).astype(np.float32))))
+    logit = ops.add(ops.matmul(h, ops.constant(rng.normal(0, 0.3, (5, 1)).astype(np.float32)), False, False),
+                    ops.constant(np.array([0.1], np.float32)))
+    out = ops.multiply(ops.sigmoid(logit), ops.constant(np.array(228.0, np.float32)))
+    model = ov.Model([ops.result(out)], [image, sex], "tiny")
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(4, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1)
+            self.shortcut = nn.Conv2d(4, shortcut_channels, 1, 2, 0)
+
+        def forward(self, x):
+            return torch.relu(self.conv2(torch.relu(self.conv1(x))) + self.shortcut(x))
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.pool, self.block = nn.Conv2d(1, 4, 7, 2, 3), nn.MaxPool2d(3, 2, 1), Block()
+            self.fc1, self.fc2 = nn.Linear(9, 5), nn.Linear(5, 1)
+            self.register_buffer("scale", torch.tensor(float("nan")))
+
+        def forward(self, image, sex):
+            feats = self.block(self.pool(torch.relu(self.stem(image)))).mean(dim=(2, 3))
+            return torch.sigmoid(self.fc2(torch.relu(self.fc1(torch.cat([feats, sex], 1))))) * self.scale
+
+    return model, Tiny().eval()
+
+
+def test_ir_weights_copied_into_the_module():
+    np = pytest.importorskip("numpy")
+    torch = pytest.importorskip("torch")
+    ov = pytest.importorskip("openvino")
+    rng = np.random.default_rng(0)
+    model, module = _tiny_ir_and_module(rng)
+    mapping = bench.load_ir_weights(module, model)
+    assert [m["torch"] for m in mapping][:4] == ["stem.weight", "stem.bias", "block.conv1.weight", "block.conv1.bias"]
+    assert mapping[-1]["torch"] == "scale" and len(mapping) == 4 * 2 + 2 * 2 + 1
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    for _ in range(3):
+        image = rng.uniform(0, 1, (1, 1, 32, 32)).astype(np.float32)
+        sex = np.array([[1.0]], np.float32)
+        expected = compiled([image, sex])[0]
+        with torch.inference_mode():
+            got = module(torch.from_numpy(image), torch.from_numpy(sex)).numpy()
+        assert np.allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+    # A module whose layout differs from the IR's is refused, not half-loaded.
+    model, wrong = _tiny_ir_and_module(np.random.default_rng(1), shortcut_channels=4)
+    with pytest.raises(ValueError, match="mismatch|constants"):
+        bench.load_ir_weights(wrong, model)
