@@ -310,6 +310,9 @@ def _server_plugin_config() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=30, help="timed calls per path (after warm-up)")
+    parser.add_argument("--version", type=int, default=None,
+                        help="model version for the raw and gRPC paths (default: the active version of the dev "
+                             "rollout, which the platform path uses)")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
@@ -317,17 +320,19 @@ def main(argv: list[str] | None = None) -> int:
     web_url, grpc_url, api_key = ensure_stack()
     facts = machine_facts()
     plugin_config = _server_plugin_config()
-    card_path = VERSION_DIR / "model_card.json"
+    version = args.version or json.loads(run_platform.ROLLOUT_DOCUMENT.read_text())["models"][MODEL]["active"]
+    version_dir = VERSION_DIR.parent / str(version)
+    card_path = version_dir / "model_card.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
 
-    print(f"\nbench: bone_age version 1 ({VERSION_DIR.relative_to(REPO_ROOT)}), n={args.n} per path "
+    print(f"\nbench: bone_age version {version} ({version_dir.relative_to(REPO_ROOT)}), n={args.n} per path "
           f"after warm-up, calls one at a time", flush=True)
     print("bench: raw OpenVINO ...", flush=True)
-    latencies = {"raw": bench_raw_openvino(VERSION_DIR, args.n)}
+    latencies = {"raw": bench_raw_openvino(version_dir, args.n)}
     print(f"bench: model server TFS gRPC on {grpc_url} ...", flush=True)
-    latencies["tfs"] = bench_tfs_grpc(grpc_url, args.n)
+    latencies["tfs"] = bench_tfs_grpc(grpc_url, args.n, version)
     print(f"bench: model server KServe gRPC on {grpc_url} ...", flush=True)
-    latencies["kserve"] = bench_kserve_grpc(grpc_url, args.n)
+    latencies["kserve"] = bench_kserve_grpc(grpc_url, args.n, version)
     print(f"bench: platform path on {web_url} ({run_platform.HAND_DX.name}) ...", flush=True)
     records = bench_platform(web_url, api_key, args.n)
     latencies["platform"] = [r["total"] for r in records]
@@ -346,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     busy = bool(before) and before[0] > 0.5 * cores  # "after" includes this benchmark's own load
     print(f"Load average (1/5/15 min) before {before}, after {facts['loadavg_after']}"
           + (" -- the machine was busy before the run; expect noisy numbers" if busy else ""))
-    print(f"Model: bone_age v1 {card.get('variant', '')} ({card.get('precision', 'n/a')} weights), "
+    print(f"Model: bone_age v{version} {card.get('variant', '')} ({card.get('precision', 'n/a')} weights), "
           f"plugin config {plugin_config}; platform worker uses the KServe API by default")
     print()
     print(format_console_table(rows))
@@ -372,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULT_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULT_PATH.write_text(json.dumps({
         "benchmark": "bone_age", "created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "n": args.n, "machine": facts, "model": {"dir": str(VERSION_DIR.relative_to(REPO_ROOT)),
+        "n": args.n, "machine": facts, "model": {"dir": str(version_dir.relative_to(REPO_ROOT)),
                                                   "plugin_config": plugin_config, "card": card},
         "poll_interval_ms": POLL_INTERVAL_S * 1e3,
         "summary": rows, "platform_breakdown": stages,

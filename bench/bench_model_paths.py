@@ -56,19 +56,19 @@ def bench_raw_openvino(model_dir: str | Path, n: int) -> list[float]:
     return _timed(lambda: request.infer(inputs), n)
 
 
-def bench_tfs_grpc(url: str, n: int) -> list[float]:
+def bench_tfs_grpc(url: str, n: int, version: int = VERSION) -> list[float]:
     """Latencies of ``n`` Predict calls through ovmsclient (TensorFlow-Serving API) to ``url`` (host:port)."""
     import ovmsclient
 
     client = ovmsclient.make_grpc_client(url)
     inputs = _inputs()
     try:
-        return _timed(lambda: client.predict(inputs, MODEL, VERSION, timeout=60.0), n)
+        return _timed(lambda: client.predict(inputs, MODEL, version, timeout=60.0), n)
     finally:
         client.channel.close()
 
 
-def bench_kserve_grpc(url: str, n: int) -> list[float]:
+def bench_kserve_grpc(url: str, n: int, version: int = VERSION) -> list[float]:
     """Latencies of ``n`` ModelInfer calls through tritonclient (KServe v2 API) to ``url`` (host:port)."""
     import tritonclient.grpc as grpcclient
 
@@ -79,7 +79,7 @@ def bench_kserve_grpc(url: str, n: int) -> list[float]:
         t.set_data_from_numpy(array)
         tensors.append(t)
     try:
-        return _timed(lambda: client.infer(MODEL, tensors, model_version=str(VERSION), client_timeout=60.0), n)
+        return _timed(lambda: client.infer(MODEL, tensors, model_version=str(version), client_timeout=60.0), n)
     finally:
         client.close()
 
