@@ -13,8 +13,8 @@ from api.base import TenantAPIView
 from api.problems import ApiProblem
 from api.serializers import assessment_location, serialize_assessment
 from inference import selectors, services
-from studies.imaging import ImageRejected
 from studies import storage
+from studies.imaging import ImageRejected
 from studies.storage import StorageUnavailable
 from tenants.roles import Capability
 
@@ -123,16 +123,22 @@ class AssessmentCollectionView(TenantAPIView):
         return Response({"results": [serialize_assessment(a) for a in assessments]})
 
 
+def _assessment_or_404(tenant, assessment_id):
+    """The hospital's assessment, or a 404 problem (also for malformed ids and other hospitals' ids)."""
+    assessment = selectors.assessment_for_tenant(tenant=tenant, assessment_id=assessment_id)
+    if assessment is None:
+        raise ApiProblem(status=404, code="assessment_not_found",
+                         detail="No assessment with this id exists for your hospital.")
+    return assessment
+
+
 class AssessmentOriginalView(TenantAPIView):
     """GET a short-lived download URL for the original file of one of the hospital's assessments."""
 
     required_capabilities = {"GET": Capability.READ}
 
     def get(self, request, assessment_id):
-        assessment = selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
-        if assessment is None:
-            raise ApiProblem(status=404, code="assessment_not_found",
-                             detail="No assessment with this id exists for your hospital.")
+        assessment = _assessment_or_404(self.tenant, assessment_id)
         instance = assessment.instance
         audit_or_fail(request, event="assessment.download", tenant=self.tenant, assessment=assessment,
                       details={"via": "presigned_url"})
@@ -149,9 +155,6 @@ class AssessmentDetailView(TenantAPIView):
     required_capabilities = {"GET": Capability.READ}
 
     def get(self, request, assessment_id):
-        assessment = selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
-        if assessment is None:
-            raise ApiProblem(status=404, code="assessment_not_found",
-                             detail="No assessment with this id exists for your hospital.")
+        assessment = _assessment_or_404(self.tenant, assessment_id)
         audit_or_fail(request, event="assessment.read", tenant=self.tenant, assessment=assessment)
         return Response(serialize_assessment(assessment))
