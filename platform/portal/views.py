@@ -120,15 +120,21 @@ def switch_hospital(request):
     return redirect("portal:assessment-list")
 
 
-@login_required
-@require_capability(Capability.READ)
-@audited
-def assessment_detail(request, assessment_id):
+def _assessment_or_404(request, assessment_id):
+    """The current hospital's assessment; otherwise the refusal is audited and the answer is 404."""
     tenant = _require_tenant(request)
     assessment = selectors.assessment_for_tenant(tenant=tenant, assessment_id=assessment_id)
     if assessment is None:
         _refused(request, "assessment_not_found", 404, requested=assessment_id)
         raise Http404("No such assessment in this hospital.")
+    return assessment
+
+
+@login_required
+@require_capability(Capability.READ)
+@audited
+def assessment_detail(request, assessment_id):
+    assessment = _assessment_or_404(request, assessment_id)
     _audit(request, event="assessment.read", assessment=assessment)
     return render(request, "portal/assessment_detail.html", {
         "assessment": assessment,
@@ -142,11 +148,7 @@ def assessment_detail(request, assessment_id):
 @audited
 def assessment_image(request, assessment_id):
     """The assessment's image as PNG, rendered from the stored original (DICOM windowing applied)."""
-    tenant = _require_tenant(request)
-    assessment = selectors.assessment_for_tenant(tenant=tenant, assessment_id=assessment_id)
-    if assessment is None:
-        _refused(request, "assessment_not_found", 404, requested=assessment_id)
-        raise Http404("No such assessment in this hospital.")
+    assessment = _assessment_or_404(request, assessment_id)
     _audit(request, event="assessment.download", assessment=assessment, details={"via": "portal_png"})
     instance = assessment.instance
     try:
