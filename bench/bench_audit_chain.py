@@ -67,18 +67,7 @@ def reset_database() -> None:
     from scripts import devstack  # noqa: PLC0415
 
     devstack.ensure_postgres()
-    devstack.ensure_database_roles()
-    import psycopg2  # noqa: PLC0415
-    from psycopg2 import sql  # noqa: PLC0415
-
-    conn = psycopg2.connect(host=DB_HOST, port=DB_PORT, user=SUPERUSER, dbname="postgres", connect_timeout=10)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-    finally:
-        conn.close()
-    devstack.ensure_platform_database(DB_NAME)
+    devstack.recreate_platform_database(DB_NAME)
     env = {**_base_env(), "MIP_DATABASE_URL": _url(OWNER_ROLE)}
     result = subprocess.run([sys.executable, str(SOURCE_ROOT / "manage.py"), "migrate", "--noinput"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True)

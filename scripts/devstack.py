@@ -695,6 +695,26 @@ def ensure_platform_database(name: str, owner: str = DB_OWNER_ROLE, host: str = 
     return created
 
 
+def recreate_platform_database(name: str, admin_user: str = "postgres") -> None:
+    """Drop database `name` (forcing its connections off) and create it again owned by the owner role.
+
+    For benchmarks that need a repeatable database of their own; never used on the platform's database.
+    """
+    import psycopg2  # noqa: PLC0415
+    from psycopg2 import sql  # noqa: PLC0415
+
+    ensure_database_roles(admin_user=admin_user)
+    conn = psycopg2.connect(host=LOCALHOST, port=POSTGRES_PORT, user=admin_user, dbname="postgres",
+                            connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    ensure_platform_database(name, admin_user=admin_user)
+
+
 def _ensure_database_cli(name: str, host: str, port: int, user: str) -> bool:
     psql = _which("psql")
     if not psql:
