@@ -23,7 +23,6 @@ import io
 import json
 import os
 import platform as _stdlib_platform
-import subprocess
 import sys
 import time
 import uuid
@@ -67,12 +66,7 @@ def reset_database() -> None:
     from scripts import devstack  # noqa: PLC0415
 
     devstack.ensure_postgres()
-    devstack.recreate_platform_database(DB_NAME)
-    env = {**_base_env(), "MIP_DATABASE_URL": _url(OWNER_ROLE)}
-    result = subprocess.run([sys.executable, str(SOURCE_ROOT / "manage.py"), "migrate", "--noinput"],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+    devstack.recreate_platform_database(DB_NAME, migrate_env=_base_env())
 
 
 def setup_django() -> None:

@@ -695,8 +695,10 @@ def ensure_platform_database(name: str, owner: str = DB_OWNER_ROLE, host: str = 
     return created
 
 
-def recreate_platform_database(name: str, admin_user: str = "postgres") -> None:
-    """Drop database `name` (forcing its connections off) and create it again owned by the owner role.
+def recreate_platform_database(name: str, admin_user: str = "postgres", *,
+                               migrate_env: Mapping[str, str] | None = None) -> None:
+    """Drop database `name` (forcing its connections off) and create it again owned by the owner role; with
+    `migrate_env` (the environment the platform runs with), also apply the migrations as the owner.
 
     For benchmarks that need a repeatable database of their own; never used on the platform's database.
     """
@@ -713,6 +715,15 @@ def recreate_platform_database(name: str, admin_user: str = "postgres") -> None:
     finally:
         conn.close()
     ensure_platform_database(name, admin_user=admin_user)
+    if migrate_env is None:
+        return
+    owner_url = f"postgres://{DB_OWNER_ROLE}@{LOCALHOST}:{POSTGRES_PORT}/{name}"
+    repo_root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, str(repo_root / "platform" / "manage.py"), "migrate", "--noinput"],
+                            cwd=repo_root, env={**migrate_env, "MIP_DATABASE_URL": owner_url},
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DevstackError(f"migrate of {name} failed:\n{result.stdout}\n{result.stderr}")
 
 
 def _ensure_database_cli(name: str, host: str, port: int, user: str) -> bool:

@@ -31,24 +31,22 @@ def env_required(name: str, *, dev_default: str | None, is_dev: bool) -> str:
     raise ConfigurationError(f"{PREFIX}{name} must be set (no default outside development).")
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, cast, kind: str):
     raw = os.environ.get(PREFIX + name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return cast(raw)
     except ValueError as exc:
-        raise ConfigurationError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
+        raise ConfigurationError(f"{PREFIX}{name} must be {kind}, got {raw!r}") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(PREFIX + name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
+    return _env_number(name, default, float, "a number")
 
 
 def env_bool(name: str, default: bool) -> bool:
