@@ -50,6 +50,10 @@ if ! PY=$(find_python); then
     PY=$(find_python) || die "no Python 3.11 available (Debian bookworm ships 3.11; set PYTHON=/path/to/python3.11)"
 fi
 
+# 1b. System libraries: Debian's Chromium for the portal's browser tests (Playwright drives it; its own browser
+# download cannot work offline) and Pango for WeasyPrint's PDF reports.
+apt_install_missing chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk
+
 # 2. The virtualenv (recreated only if its interpreter does not run or is not 3.11).
 if [ -x "$VENV/bin/python" ] && ! is_py311 "$VENV/bin/python"; then
     log "$VENV is broken or not Python 3.11; recreating it"

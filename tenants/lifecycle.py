@@ -61,8 +61,11 @@ PURGED_ON_OFFBOARD: tuple[str, ...] = (
     # Shadow runs are the platform's own evaluation data (never shown to the hospital, so not exported); they
     # hang from the hospital's assessments and go with them.
     "inference.ShadowResult",
+    "inference.AssessmentArtifact",
     "registry.TenantModelPin",
     "inference.Assessment",
+    "studies.SeriesMember",
+    "studies.Series",
     "studies.ImageInstance",
     "studies.Study",
     "tenants.ApiKey",

@@ -33,3 +33,16 @@ def study_object_key(
 
 def key_belongs_to_tenant(key: str, tenant_id: uuid.UUID | str) -> bool:
     return key.startswith(tenant_prefix(tenant_id))
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def derived_object_key(*, tenant_id: uuid.UUID | str, assessment_id: uuid.UUID | str, name: str) -> str:
+    """Key of an object the platform derives from an assessment (mask, heat map, DICOM SR/SEG, report).
+
+    Layout: tenants/<tenant uuid>/assessments/<assessment uuid>/<name>; `name` is a plain file name.
+    """
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError("derived object name must be a plain file name")
+    return f"{tenant_prefix(tenant_id)}assessments/{uuid.UUID(str(assessment_id))}/{name}"

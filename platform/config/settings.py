@@ -55,6 +55,10 @@ INSTALLED_APPS = [
     "audit",
     "billing",
     "api",
+    "reports",
+    "webhooks",
+    "reviews",
+    "integrations",
     "portal",
 ]
 

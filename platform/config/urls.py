@@ -5,6 +5,11 @@ from config.health import health
 
 urlpatterns = [
     path("api/", include("api.urls")),
+    path("api/v1/", include("reports.urls")),
+    path("api/v1/", include("webhooks.urls")),
+    path("api/v1/", include("reviews.urls")),
+    path("fhir/r4/", include("integrations.fhir_urls")),
+    path("dicomweb/", include("integrations.dicomweb_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
     path("", include("portal.urls")),

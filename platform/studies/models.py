@@ -53,3 +53,47 @@ class ImageInstance(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"Image {self.sha256[:12]}"
+
+
+class Series(TenantOwnedModel):
+    """A DICOM series received as a whole (many files or a zip), with its instances in anatomical order.
+
+    Ordering and consistency checks happen once, at ingest (studies.series); `geometry` keeps what measurements
+    need later: pixel spacing, slice spacing along the normal, orientation, and the cine phase count.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="series")
+    series_instance_uid = models.CharField(max_length=64)
+    modality = models.CharField(max_length=16, blank=True, default="")
+    body_part_examined = models.CharField(max_length=64, blank=True, default="")
+    # SHA-256 over the sorted SHA-256s of the members: the same set of files sent again is the same series row.
+    content_sha256 = models.CharField(max_length=64)
+    instance_count = models.PositiveIntegerField()
+    geometry = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "content_sha256"], name="series_unique_content_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"Series {self.series_instance_uid} ({self.instance_count} instances)"
+
+
+class SeriesMember(TenantOwnedModel):
+    """One instance of a series at its place: `position` counts along the slice normal (then cine phase)."""
+
+    id = models.BigAutoField(primary_key=True)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="members")
+    instance = models.ForeignKey(ImageInstance, on_delete=models.PROTECT, related_name="series_memberships")
+    position = models.PositiveIntegerField()
+    # Signed distance along the slice normal from the first slice, in millimetres (None for a single image).
+    location_mm = models.FloatField(null=True, blank=True)
+    # Cine phase index (0-based) for multi-phase MR; 0 otherwise.
+    phase = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["series", "position"], name="series_member_unique_position")]

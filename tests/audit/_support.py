@@ -36,3 +36,29 @@ def owner_connection():
         yield conn
     finally:
         conn.close()
+
+
+def png_upload(seed: int) -> io.BytesIO:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.effect_noise((640, 800), 30 + seed).save(buffer, format="PNG")
+    upload = io.BytesIO(buffer.getvalue())
+    upload.name = f"hand-{seed}.png"
+    return upload
+
+
+def two_step_client(hospital):
+    """A person with two-step sign-in on, half-way through signing in (password accepted, code pending)."""
+    from django.test import Client
+
+    from tests.accounts._support import code_at, enrol, post_password
+
+    client = Client()
+    client.force_login(hospital.user)
+    secret = enrol(client)
+    client.logout()
+    assert post_password(client, hospital.user.username, hospital.password).status_code == 302
+    return client, code_at(secret)

@@ -11,57 +11,16 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 
-from tests.audit._support import all_events, last_event_id
+from tests.audit._support import all_events, last_event_id, png_upload as _png
+from tests.route_catalog import AUDIT, audited_request
 from tests.tenants.test_cross_tenant_routes import _named_routes
 
-NO_PATIENT_DATA = None
-
-# route name -> {HTTP method: the audit event one successful request writes}. Methods not listed write no event
-# (they answer 405, or hold no patient data and change nothing audited). "—" entries say why a route has none.
-AUDIT: dict[str, dict[str, str] | None] = {
-    "api:assessment-collection": {"POST": "assessment.upload", "GET": "assessment.list"},
-    "api:assessment-detail": {"GET": "assessment.read"},
-    "api:assessment-original": {"GET": "assessment.download"},
-    "api:api-key-collection": {"POST": "api_key.create"},  # GET lists key prefixes: no patient data
-    "api:api-key-detail": {"DELETE": "api_key.revoke"},  # GET shows one key: no patient data
-    "api:audit-events": {"GET": "audit.export"},
-    "portal:assessment-list": {"GET": "assessment.list"},
-    "portal:assessment-detail": {"GET": "assessment.read"},
-    "portal:assessment-image": {"GET": "assessment.download"},
-    "portal:audit-events": {"GET": "audit.export"},
-    "portal:login": {"POST": "signin"},
-    "portal:login-code": {"POST": "signin"},
-    "portal:logout": {"POST": "signout"},
-    "portal:switch-hospital": NO_PATIENT_DATA,  # chooses among the person's own memberships
-    "portal:account-two-step": NO_PATIENT_DATA,  # the person's own second factor
-    "portal:password-change": NO_PATIENT_DATA,
-    "portal:password-change-done": NO_PATIENT_DATA,
-    "health": NO_PATIENT_DATA,
-    # Billing (usage counts and invoices per hospital): no patient data; plan changes are audited by the
-    # billing services (`plan.change`).
-    "api:billing-usage": NO_PATIENT_DATA,
-    "api:billing-invoice-collection": NO_PATIENT_DATA,
-    "api:billing-invoice-detail": NO_PATIENT_DATA,
-    "portal:billing-usage": NO_PATIENT_DATA,
-    "portal:billing-invoice-list": NO_PATIENT_DATA,
-    "portal:billing-invoice-detail": NO_PATIENT_DATA,
-}
 PHI_EVENTS = {"assessment.upload", "assessment.read", "assessment.download"}
 
 
 def test_every_route_has_an_audit_classification():
     routes = set(_named_routes(get_resolver().url_patterns))
     assert sorted(routes - set(AUDIT)) == [], "classify the new route(s) in AUDIT"
-
-
-def _png(seed: int) -> io.BytesIO:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.effect_noise((640, 800), 30 + seed).save(buffer, format="PNG")
-    upload = io.BytesIO(buffer.getvalue())
-    upload.name = f"hand-{seed}.png"
-    return upload
 
 
 @pytest.fixture
@@ -90,49 +49,6 @@ def principals(his_a, hospital_a):
     lockout.unlock(username=hospital_a.user.username)
 
 
-def _two_step_client(hospital) -> tuple[Client, str]:
-    """A person with two-step sign-in on, half-way through signing in (password accepted, code pending)."""
-    from tests.accounts._support import code_at, enrol, post_password
-
-    client = Client()
-    client.force_login(hospital.user)
-    secret = enrol(client)
-    client.logout()
-    assert post_password(client, hospital.user.username, hospital.password).status_code == 302
-    return client, code_at(secret)
-
-
-def _request(name: str, method: str, p: dict):
-    hospital = p["hospital"]
-    if name == "api:assessment-collection":
-        if method == "POST":
-            return p["his"].post(reverse(name), {"file": _png(2), "model": "bone_age", "patient_sex": "M"},
-                                 format="multipart"), (202,)
-        return p["his"].get(reverse(name)), (200,)
-    if name in {"api:assessment-detail", "api:assessment-original"}:
-        return p["his"].get(reverse(name, kwargs={"assessment_id": p["assessment"]})), (200,)
-    if name == "api:api-key-collection":
-        return p["admin"].post(reverse(name), {"name": "new RIS"}, content_type="application/json"), (201,)
-    if name == "api:api-key-detail":
-        return p["admin"].delete(reverse(name, kwargs={"api_key_id": p["api_key"]})), (200,)
-    if name == "api:audit-events":
-        return p["auditor"].get(reverse(name), {"format": "json"}), (200,)
-    if name == "portal:audit-events":
-        return p["auditor"].get(reverse(name)), (200,)
-    if name == "portal:assessment-list":
-        return p["radiologist"].get(reverse(name)), (200,)
-    if name in {"portal:assessment-detail", "portal:assessment-image"}:
-        return p["radiologist"].get(reverse(name, kwargs={"assessment_id": p["assessment"]})), (200,)
-    if name == "portal:login":
-        return Client().post(reverse(name), {"username": hospital.user.username,
-                                             "password": hospital.password}), (302,)
-    if name == "portal:login-code":
-        client, code = _two_step_client(hospital)
-        p["_mark"] = last_event_id()  # enrolment and the password step wrote their own events
-        return client.post(reverse(name), {"code": code}), (302,)
-    if name == "portal:logout":
-        return p["radiologist"].post(reverse(name)), (302,)
-    raise AssertionError(f"no request for {name}")
 
 
 def _complete(event, p, name) -> list[str]:
@@ -172,7 +88,7 @@ def test_every_audited_route_writes_exactly_one_complete_event(principals):
         for method, expected in (methods or {}).items():
             principals.pop("_mark", None)
             mark = last_event_id()
-            response, ok = _request(name, method, principals)
+            response, ok = audited_request(name, method, principals)
             mark = principals.get("_mark", mark)
             if response.status_code not in ok:
                 failures.append(f"{method} {name}: {response.status_code} {response.content[:200]!r}")

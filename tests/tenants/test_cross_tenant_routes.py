@@ -14,36 +14,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-# route name -> (kind, which principal of hospital A asks)
-#   kind: "object" takes one of B's ids; "collection" lists; "membership" switches hospital;
-#         "public" and "account" (the signed-in person's own pages) hold no hospital data.
-#   principal: "his" (A's API key), "radiologist" or "admin" (A's people, signed in to the portal).
-ROUTES = {
-    "api:assessment-collection": ("collection", "his"),
-    "api:assessment-detail": ("object", "his"),
-    "api:assessment-original": ("object", "his"),
-    "api:api-key-collection": ("collection", "admin"),
-    "api:api-key-detail": ("object", "admin"),
-    "api:billing-usage": ("collection", "billing"),
-    "api:billing-invoice-collection": ("collection", "billing"),
-    "api:billing-invoice-detail": ("object", "billing"),
-    "api:audit-events": ("collection", "auditor"),
-    "portal:assessment-list": ("collection", "radiologist"),
-    "portal:assessment-detail": ("object", "radiologist"),
-    "portal:assessment-image": ("object", "radiologist"),
-    "portal:switch-hospital": ("membership", "radiologist"),
-    "portal:billing-usage": ("collection", "billing"),
-    "portal:billing-invoice-list": ("collection", "billing"),
-    "portal:billing-invoice-detail": ("object", "billing"),
-    "portal:audit-events": ("collection", "auditor"),
-    "portal:login": ("public", "radiologist"),
-    "portal:login-code": ("public", "radiologist"),
-    "portal:logout": ("public", "radiologist"),
-    "portal:account-two-step": ("account", "radiologist"),
-    "portal:password-change": ("account", "radiologist"),
-    "portal:password-change-done": ("account", "radiologist"),
-    "health": ("public", "radiologist"),
-}
+from tests.route_catalog import ROUTES, b_objects, object_url
+
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -77,7 +49,7 @@ def hospital_b_data(his_b, hospital_b):
     assert response.status_code == 202, response.content
     body = response.json()
     key_row, _ = services.api_key_create(tenant=hospital_b.tenant, name="B second key")
-    return {
+    base = {
         "assessment": body["id"],
         "sha256": body["study"]["sha256"],
         "study_uid": body["study"]["study_instance_uid"],
@@ -88,6 +60,7 @@ def hospital_b_data(his_b, hospital_b):
         "username": hospital_b.user.username,
         "invoice": _invoice_of(hospital_b.tenant),
     }
+    return {**base, **b_objects(hospital_b=hospital_b, his_b=his_b, base=base)}
 
 
 def _invoice_of(tenant) -> str:
@@ -126,18 +99,16 @@ def principals_of_a(his_a, hospital_a):
     services.membership_grant(tenant=hospital_a.tenant, user=billing_user, role="billing")
     billing = Client()
     assert billing.login(username=billing_user.username, password="billing-pass-hospital-a")
-    return {"billing": billing, "his": his_a, "radiologist": radiologist, "admin": admin, "auditor": auditor,
+    clinician_user = services.user_create(username="clinician.hospital-a", password="clinician-pass-hospital-a")
+    services.membership_grant(tenant=hospital_a.tenant, user=clinician_user, role="clinician")
+    clinician = Client()
+    clinician.force_login(clinician_user)
+    return {"billing": billing, "clinician": clinician, "his": his_a, "radiologist": radiologist, "admin": admin, "auditor": auditor,
             "radiologist_user": hospital_a.user}
 
 
 def _url(name: str, kind: str, b: dict) -> str:
-    if kind != "object":
-        return reverse(name)
-    if name == "api:api-key-detail":
-        return reverse(name, kwargs={"api_key_id": b["api_key"]})
-    if name.endswith(":billing-invoice-detail"):
-        return reverse(name, kwargs={"invoice_id": b["invoice"]})
-    return reverse(name, kwargs={"assessment_id": b["assessment"]})
+    return object_url(name, b) if kind == "object" else reverse(name)
 
 
 def test_hospital_a_reaches_nothing_of_hospital_b_through_any_route_and_method(hospital_b_data, principals_of_a,

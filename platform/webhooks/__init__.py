@@ -1,0 +1,1 @@
+"""Hospital webhooks: endpoints, events, HMAC-signed deliveries with retries, delivery log and replay."""
