@@ -94,6 +94,13 @@ def start_processes(env: dict[str, str]) -> None:
          "--loglevel", "INFO", "--hostname", "worker@%h"],
         env=env, cwd=REPO_ROOT / "platform", run_dir=RUN_DIR,
     )
+    # Urgent submissions have their own queue and worker, so a routine backlog never delays them.
+    devstack.start_background(
+        "worker-urgent",
+        [str(VENV_BIN / "celery"), "-A", "config", "worker", "-Q", "inference-urgent", "--concurrency", "1",
+         "--loglevel", "INFO", "--hostname", "worker-urgent@%h"],
+        env=env, cwd=REPO_ROOT / "platform", run_dir=RUN_DIR,
+    )
     devstack.start_background(
         "beat",
         [str(VENV_BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",

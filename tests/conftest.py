@@ -82,6 +82,7 @@ def _delete_test_queue(settings) -> None:
     try:
         with app.connection_for_write() as connection:
             connection.default_channel.queue_delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+            connection.default_channel.queue_delete(settings.CELERY_URGENT_QUEUE)
     except Exception:  # the broker may be gone at the end of a fault test run; nothing to clean then
         pass
 
@@ -157,7 +158,8 @@ def celery_worker(platform_settings, transactional_db):
     app.conf.broker_url = platform_settings.CELERY_BROKER_URL
     app.conf.task_default_queue = platform_settings.CELERY_TASK_DEFAULT_QUEUE
     with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30,
-                      queues=[platform_settings.CELERY_TASK_DEFAULT_QUEUE], loglevel="WARNING") as worker:
+                      queues=[platform_settings.CELERY_TASK_DEFAULT_QUEUE, platform_settings.CELERY_URGENT_QUEUE],
+                      loglevel="WARNING") as worker:
         yield worker
 
 

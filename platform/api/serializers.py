@@ -33,6 +33,16 @@ def serialize_assessment(assessment: Assessment) -> dict:
             "sha256": instance.sha256,
             "content_type": instance.content_type,
         },
+        "series": (
+            {"series_instance_uid": assessment.series.series_instance_uid,
+             "instance_count": assessment.series.instance_count, "modality": assessment.series.modality}
+            if assessment.series_id else None
+        ),
+        "priority": assessment.priority,
+        "is_critical": assessment.is_critical,
+        "critical_findings": assessment.critical_findings if assessment.status == Assessment.Status.SUCCEEDED
+        else [],
+        "stages": assessment.stage_versions,
         "patient_sex": assessment.patient_sex or None,
         "chronological_age_months": assessment.chronological_age_months,
         "attempts": assessment.attempts,

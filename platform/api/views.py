@@ -62,11 +62,12 @@ class AssessmentCollectionView(TenantAPIView):
         declared = request.META.get("CONTENT_LENGTH")
         if declared and declared.isdigit() and int(declared) > settings.MAX_UPLOAD_BYTES + _MULTIPART_OVERHEAD_BYTES:
             raise _too_large()
-        upload = request.FILES.get("file")
-        if upload is None:
+        # One image, or every file of a series (repeat the field), or one zip of a series.
+        uploads = request.FILES.getlist("file")
+        if not uploads:
             raise ApiProblem(status=400, code="file_missing",
                              detail="Send the image as the multipart form field 'file'.")
-        if upload.size > settings.MAX_UPLOAD_BYTES:
+        if sum(upload.size for upload in uploads) > settings.MAX_UPLOAD_BYTES:
             raise _too_large()
         model_name = (request.data.get("model") or "").strip()
         if not model_name:
@@ -74,18 +75,19 @@ class AssessmentCollectionView(TenantAPIView):
                              detail="Name the assessment in the form field 'model', e.g. bone_age.")
         patient_sex = _parse_sex(request.data.get("patient_sex"))
         age = _parse_age(request.data.get("chronological_age_months"))
-        data = upload.read()
+        priority = (request.data.get("priority") or "routine").strip().lower()
+        files = [(upload.name, upload.read()) for upload in uploads]
         try:
             # The audit event commits with the assessment, or neither does; written last, so the hospital's
             # audit chain stays locked only for the end of the transaction.
             with transaction.atomic():
-                submission = services.assessment_submit(
+                submission = services.assessment_submit_files(
                     tenant=self.tenant,
-                    data=data,
-                    filename=upload.name,
+                    files=files,
                     model_name=model_name,
                     patient_sex=patient_sex,
                     chronological_age_months=age,
+                    priority=priority,
                     submitted_by_user=self.acting_user,
                     submitted_by_api_key=self.acting_api_key,
                 )

@@ -211,6 +211,9 @@ INFERENCE_RETRY_MAX_S = env_float("INFERENCE_RETRY_MAX_S", 60.0)
 # ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env_required("BROKER_URL", dev_default="amqp://guest:guest@127.0.0.1:5672//", is_dev=IS_DEV)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "inference")
+# Urgent submissions (and their retries) go here; dedicated workers consume it (`make run` and the Helm chart's
+# worker-urgent deployment), so routine backlog can never delay urgent work.
+CELERY_URGENT_QUEUE = env_str("CELERY_URGENT_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-urgent")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None  # outcomes live in PostgreSQL, never in a result backend

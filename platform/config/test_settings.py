@@ -20,6 +20,7 @@ CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never outside tests
 # A queue of the test run's own, so a developer's running worker never consumes test tasks.
 CELERY_TASK_DEFAULT_QUEUE = f"test-inference-{os.getpid()}"
+CELERY_URGENT_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-urgent"
 INFERENCE_RETRY_BASE_S = 0.2
 INFERENCE_RETRY_MAX_S = 1.0
 INFERENCE_MAX_RETRIES = 3

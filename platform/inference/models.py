@@ -40,8 +40,10 @@ class Assessment(TenantOwnedModel):
     class Priority(models.TextChoices):
         ROUTINE = "routine", "Routine"
         URGENT = "urgent", "Urgent"
+        CRITICAL = "critical", "Critical finding"
 
-    # Requested by the submitter: urgent work runs on its own queue that routine work cannot block.
+    # Requested by the submitter (routine or urgent: urgent work runs on its own queue that routine work cannot
+    # block); raised to `critical` when the result holds a critical finding.
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.ROUTINE)
     # Set from the result by the assessment's critical-finding rules (inference.critical); tops the worklist.
     is_critical = models.BooleanField(default=False)

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,19 +58,22 @@ def assessment_submit(
     model_name: str,
     patient_sex: str | None = None,
     chronological_age_months: float | None = None,
+    priority: str = "routine",
     submitted_by_user=None,
     submitted_by_api_key: ApiKey | None = None,
 ) -> Submission:
-    """Validate an upload, store it once, and queue an assessment of it.
+    """Validate one uploaded image, store it once, and queue an assessment of it.
 
-    Raises SubmissionRejected (unknown model, missing input), studies.imaging.ImageRejected (bad file) and
-    studies.storage.StorageUnavailable (object store down; nothing is recorded). The same file with the same
-    model and inputs, while its earlier assessment has not failed, returns that assessment (created=False),
+    Raises SubmissionRejected (unknown model, missing input, a series assessment), studies.imaging.ImageRejected
+    (bad file) and studies.storage.StorageUnavailable (object store down; nothing is recorded). The same file with
+    the same model and inputs, while its earlier assessment has not failed, returns that assessment (created=False),
     so an HIS that retries a POST after a lost answer does not get, or pay for, a second assessment.
     """
-    assessment_model = get_assessment_model(model_name)
-    if assessment_model is None:
-        raise SubmissionRejected("unknown_model", f"There is no assessment model named {model_name!r}.", 422)
+    assessment_model = _assessment_model_or_reject(model_name, priority)
+    if assessment_model.input_kind != "image":
+        raise SubmissionRejected(
+            "series_required", f"{assessment_model.title} needs a whole series: send every DICOM file of the "
+            "series (several 'file' fields) or one zip of them.", 422)
 
     parsed = parse_upload(data, filename)
     check_fit_for_model(parsed, model_name)
@@ -80,19 +84,91 @@ def assessment_submit(
             "Patient sex is needed for this assessment and the file does not say it: send patient_sex M or F.",
             422,
         )
-
     ingested = image_ingest(tenant=tenant, data=data, parsed=parsed)
+    return _assessment_create(
+        tenant=tenant, assessment_model=assessment_model, instance=ingested.instance, series=None,
+        reuse_existing=not ingested.created, sex=sex, age=age, priority=priority,
+        submitted_by_user=submitted_by_user, submitted_by_api_key=submitted_by_api_key,
+    )
 
+
+def assessment_submit_files(
+    *,
+    tenant: Tenant,
+    files: list[tuple[str | None, bytes]],
+    model_name: str,
+    patient_sex: str | None = None,
+    chronological_age_months: float | None = None,
+    priority: str = "routine",
+    submitted_by_user=None,
+    submitted_by_api_key: ApiKey | None = None,
+) -> Submission:
+    """Queue an assessment of uploaded files: one image, or the files (or a zip) of one DICOM series.
+
+    `files` are (file name, bytes) pairs. For a series assessment the files are grouped, ordered along the slice
+    normal and checked (studies.series), stored once each, and recorded as one Series; the same series sent again
+    returns its earlier assessment like a re-sent image does. Raises SubmissionRejected (with the series codes of
+    docs/catalogue.md), ImageRejected and StorageUnavailable as assessment_submit does.
+    """
+    assessment_model = _assessment_model_or_reject(model_name, priority)
+    if not files:
+        raise SubmissionRejected("file_missing", "Send at least one file.", 400)
+    if assessment_model.input_kind == "image":
+        if len(files) != 1:
+            raise SubmissionRejected("too_many_files",
+                                     f"{assessment_model.title} assesses one image; send exactly one file.", 422)
+        name, data = files[0]
+        return assessment_submit(tenant=tenant, data=data, filename=name, model_name=model_name,
+                                 patient_sex=patient_sex, chronological_age_months=chronological_age_months,
+                                 priority=priority, submitted_by_user=submitted_by_user,
+                                 submitted_by_api_key=submitted_by_api_key)
+
+    from studies.series import SeriesRejected, assemble_series, extract_files
+    from studies.services import series_ingest
+
+    try:
+        expanded: list[tuple[str | None, bytes]] = []
+        for name, data in files:
+            expanded.extend(extract_files(data, name))
+        ordered = assemble_series(expanded, min_slices=assessment_model.min_slices, cine=assessment_model.cine)
+    except SeriesRejected as exc:
+        raise SubmissionRejected(exc.code, exc.message, exc.http_status) from None
+    modality = (ordered.modality or "").upper()
+    if assessment_model.series_modalities and modality not in assessment_model.series_modalities:
+        raise SubmissionRejected(
+            "unsupported_modality",
+            f"{assessment_model.title} needs a {' or '.join(assessment_model.series_modalities)} series; this is "
+            f"a {modality or 'series without a modality'}.", 422)
+    header = parse_upload(ordered.instances[0].data, ordered.instances[0].filename)
+    sex, age = _resolve_patient_inputs(header, patient_sex, chronological_age_months)
+    ingested = series_ingest(tenant=tenant, series=ordered)
+    first = ingested.series.members.order_by("position").select_related("instance").first()
+    return _assessment_create(
+        tenant=tenant, assessment_model=assessment_model, instance=first.instance, series=ingested.series,
+        reuse_existing=not ingested.created, sex=sex, age=age, priority=priority,
+        submitted_by_user=submitted_by_user, submitted_by_api_key=submitted_by_api_key,
+    )
+
+
+def _assessment_model_or_reject(model_name: str, priority: str):
+    assessment_model = get_assessment_model(model_name)
+    if assessment_model is None:
+        raise SubmissionRejected("unknown_model", f"There is no assessment model named {model_name!r}.", 422)
+    if priority not in (Assessment.Priority.ROUTINE, Assessment.Priority.URGENT):
+        raise SubmissionRejected("invalid_priority", "priority must be routine or urgent.", 400)
+    return assessment_model
+
+
+def _assessment_create(*, tenant, assessment_model, instance, series, reuse_existing: bool, sex: str,
+                       age: float | None, priority: str, submitted_by_user, submitted_by_api_key) -> Submission:
+    """Create the assessment row (or return the live one for the same input), under the hospital's quota."""
+    model_name = assessment_model.name
     with transaction.atomic():
-        if not ingested.created:
+        if reuse_existing:
             existing = (
                 Assessment.objects.select_for_update()
-                .filter(
-                    instance=ingested.instance,
-                    model_name=model_name,
-                    patient_sex=sex,
-                    chronological_age_months=age,
-                )
+                .filter(instance=instance, series=series, model_name=model_name, patient_sex=sex,
+                        chronological_age_months=age)
                 .exclude(status=Assessment.Status.FAILED)
                 .order_by("-created_at")
                 .first()
@@ -108,23 +184,33 @@ def assessment_submit(
             raise SubmissionRejected("quota_exceeded", refusal.message, 429,
                                      headers={"Retry-After": str(refusal.retry_after_s(timezone.now()))},
                                      extra=refusal.problem_extra())
-        # The id is drawn first because the canary split is a function of it (a retry keeps its version).
+        # The id is drawn first because the canary split is a function of it (a retry keeps its versions).
         assessment_id = uuid.uuid4()
-        try:
-            route = choose_version(tenant=tenant, model_name=model_name, assessment_id=assessment_id,
-                                   is_ready=version_readiness)
-        except NoServableVersion as exc:
-            raise SubmissionRejected("model_version_unavailable", str(exc), 503) from None
+        routes = []
+        for stage_model in assessment_model.stage_models:
+            try:
+                routes.append(choose_version(tenant=tenant, model_name=stage_model, assessment_id=assessment_id,
+                                             is_ready=version_readiness))
+            except NoServableVersion as exc:
+                raise SubmissionRejected("model_version_unavailable", str(exc), 503) from None
+        first = routes[0]
+        precisions = {route.precision for route in routes}
         assessment = Assessment.objects.create(
             id=assessment_id,
             tenant=tenant,
-            instance=ingested.instance,
+            instance=instance,
+            series=series,
             model_name=model_name,
-            model_version=route.version,
-            model_precision=route.precision,
-            model_is_demo=route.is_demo,
-            routing_reason=route.reason,
-            shadow_version=route.shadow_version,
+            model_version=first.version,
+            model_precision=precisions.pop() if len(precisions) == 1 else "mixed",
+            model_is_demo=any(route.is_demo for route in routes),
+            routing_reason=first.reason,
+            # Shadow runs compare one model's answers; multi-stage pipelines are not shadowed.
+            shadow_version=first.shadow_version if len(routes) == 1 and assessment_model.compare else None,
+            stage_versions=[{"name": stage_model, "version": route.version, "precision": route.precision,
+                             "demo": route.is_demo, "reason": route.reason}
+                            for stage_model, route in zip(assessment_model.stage_models, routes)],
+            priority=priority,
             patient_sex=sex,
             chronological_age_months=age,
             submitted_by_user=submitted_by_user,
@@ -146,9 +232,13 @@ def assessment_enqueue(*, assessment: Assessment) -> bool:
     requeue sweep publishes it again, so the submission is never lost. Returns whether it was published."""
     from inference.tasks import run_assessment
 
+    # Urgent work has its own queue and workers, so a backlog of routine studies can never delay it.
+    queue = (settings.CELERY_URGENT_QUEUE if assessment.priority != Assessment.Priority.ROUTINE
+             else settings.CELERY_TASK_DEFAULT_QUEUE)
     try:
         run_assessment.apply_async(
             kwargs={"tenant_id": str(assessment.tenant_id), "assessment_id": str(assessment.id)},
+            queue=queue,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         )
@@ -176,26 +266,68 @@ def assessment_start(*, assessment_id) -> Assessment | None:
         return assessment
 
 
-def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version: int) -> bool:
-    """Record the result once. Returns False if another delivery already finished it."""
+def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version: int,
+                       artifacts: list[dict] | None = None, key_instance_id=None) -> bool:
+    """Record the result once, with its critical findings, artifacts and usage record, in one transaction.
+
+    `artifacts` are objects already written to storage (name, kind, storage_key, sha256, size_bytes,
+    content_type); `key_instance_id` is the series image the result is best shown on. Returns False if another
+    delivery already finished it. A critical finding raises the priority, tops the worklist and notifies the
+    hospital after commit.
+    """
+    from inference.critical import critical_findings
+    from inference.models import AssessmentArtifact
+
     with transaction.atomic():
         assessment = Assessment.objects.select_for_update().filter(pk=assessment_id).first()
         if assessment is None or assessment.is_terminal:
             return False
+        findings = [dict(finding) if isinstance(finding, dict) else dict(vars(finding))
+                    for finding in critical_findings(assessment.model_name, result)]
+        result = {**result, "critical_findings": findings}
         assessment.status = Assessment.Status.SUCCEEDED
         assessment.result = result
         assessment.model_version = served_version
+        assessment.is_critical = bool(findings)
+        assessment.critical_findings = findings
+        if findings:
+            assessment.priority = Assessment.Priority.CRITICAL
+        if key_instance_id:
+            assessment.instance_id = key_instance_id
         assessment.error_code = ""
         assessment.error_message = ""
         assessment.finished_at = timezone.now()
         assessment.save(
-            update_fields=["status", "result", "model_version", "error_code", "error_message", "finished_at"]
+            update_fields=["status", "result", "model_version", "is_critical", "critical_findings", "priority",
+                           "instance", "error_code", "error_message", "finished_at"]
         )
+        for artifact in artifacts or []:
+            AssessmentArtifact.objects.get_or_create(
+                tenant_id=assessment.tenant_id, assessment=assessment, name=artifact["name"],
+                defaults={key: artifact[key] for key in ("kind", "storage_key", "sha256", "size_bytes",
+                                                         "content_type")},
+            )
         # The one billable event, in the same transaction as the result (billing: unique per assessment).
         from billing.services import usage_record_for_success
 
         usage_record_for_success(assessment=assessment)
+        transaction.on_commit(lambda: _after_success(assessment))
         return True
+
+
+def _after_success(assessment: Assessment) -> None:
+    """Side effects of a recorded result, after commit: report artifacts, notifications, HL7 results.
+
+    Each is its own retried task or delivery with a visible state, so a failure here never touches the result.
+    """
+    for hook in _SUCCESS_HOOKS:
+        try:
+            hook(assessment)
+        except Exception:  # a broken hook must not hide the others; its own state/records show the failure
+            logger.exception("after-success hook %s failed for assessment %s", hook.__name__, assessment.id)
+
+
+_SUCCESS_HOOKS: list = []
 
 
 def assessment_fail(*, assessment_id, code: str, message: str) -> bool:

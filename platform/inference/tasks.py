@@ -102,37 +102,11 @@ def _infer(assessment: Assessment, version: int | None = None, precision: str | 
     assessment_model = get_assessment_model(assessment.model_name)
     if assessment_model is None:
         raise PermanentFailure("unknown_model", f"The model {assessment.model_name!r} is no longer offered.")
-    instance = assessment.instance
-    try:
-        data = storage.get_image(key=instance.storage_key, expected_sha256=instance.sha256)
-    except storage.StorageUnavailable as exc:
-        raise TransientFailure("storage_unavailable", "The image store could not be reached.") from exc
-    except storage.StoredObjectMissing as exc:
-        raise PermanentFailure("image_missing", "The stored image is missing from the object store.") from exc
-    except storage.StoredObjectCorrupt as exc:
-        raise PermanentFailure("image_corrupt", "The stored image does not match its recorded checksum.") from exc
-
-    try:
-        parsed = parse_upload(data)
-    except ImageRejected as exc:
-        raise PermanentFailure(exc.code, exc.message) from exc
+    if assessment_model.pipeline is not None:
+        return _run_pipeline(assessment, assessment_model)
+    parsed = _load_image(assessment.instance)
     inputs = assessment_model.build_inputs(parsed, assessment.patient_sex, assessment.chronological_age_months)
-
-    try:
-        prediction = model_client().predict(model_name=assessment.model_name, model_version=version, inputs=inputs)
-    except ModelServerUnavailable as exc:
-        raise TransientFailure(
-            "model_server_unavailable", "The model server could not be reached or did not answer in time."
-        ) from exc
-    except ModelNotFound as exc:
-        raise PermanentFailure(
-            "model_version_unavailable",
-            f"The model server does not serve {assessment.model_name} version {version}.",
-        ) from exc
-    except ModelInputError as exc:
-        raise PermanentFailure("model_input_rejected", "The model server rejected the prepared input.") from exc
-    except MalformedResponse as exc:
-        raise PermanentFailure("model_response_malformed", "The model server's answer could not be read.") from exc
+    prediction = _predict(assessment.model_name, version, inputs)
 
     try:
         interpretation = assessment_model.read_outputs(
@@ -142,15 +116,146 @@ def _infer(assessment: Assessment, version: int | None = None, precision: str | 
         raise PermanentFailure("model_response_malformed", "The model's output could not be interpreted.") from exc
 
     return {
+        "assessment": assessment.model_name,
         **interpretation,
         "model": {
             "name": assessment.model_name,
             "version": prediction.model_version,
             "precision": precision,
             "demo": is_demo,
+            "stages": [{"name": assessment.model_name, "version": prediction.model_version, "precision": precision,
+                        "demo": is_demo}],
         },
         **({"notice": DEMO_NOTICE} if is_demo else {}),
     }
+
+
+def _read_object(instance) -> bytes:
+    """The stored bytes of one image, checked against the SHA-256 recorded at upload."""
+    try:
+        return storage.get_image(key=instance.storage_key, expected_sha256=instance.sha256)
+    except storage.StorageUnavailable as exc:
+        raise TransientFailure("storage_unavailable", "The image store could not be reached.") from exc
+    except storage.StoredObjectMissing as exc:
+        raise PermanentFailure("image_missing", "The stored image is missing from the object store.") from exc
+    except storage.StoredObjectCorrupt as exc:
+        raise PermanentFailure("image_corrupt", "The stored image does not match its recorded checksum.") from exc
+
+
+def _load_image(instance):
+    try:
+        return parse_upload(_read_object(instance))
+    except ImageRejected as exc:
+        raise PermanentFailure(exc.code, exc.message) from exc
+
+
+def _predict(model_name: str, version: int, inputs: dict):
+    """One model-server call, its failures mapped to transient (retry) or permanent (fail) outcomes."""
+    try:
+        return model_client().predict(model_name=model_name, model_version=version, inputs=inputs)
+    except ModelServerUnavailable as exc:
+        raise TransientFailure(
+            "model_server_unavailable", "The model server could not be reached or did not answer in time."
+        ) from exc
+    except ModelNotFound as exc:
+        raise PermanentFailure(
+            "model_version_unavailable", f"The model server does not serve {model_name} version {version}.",
+        ) from exc
+    except ModelInputError as exc:
+        raise PermanentFailure("model_input_rejected", "The model server rejected the prepared input.") from exc
+    except MalformedResponse as exc:
+        raise PermanentFailure("model_response_malformed", "The model server's answer could not be read.") from exc
+
+
+def _run_pipeline(assessment: Assessment, assessment_model) -> dict:
+    """Run every stage of a pipeline assessment as one unit on the versions chosen at submission.
+
+    Any stage failing fails the whole assessment (nothing partial is kept). Returns the result, with the arrays to
+    keep as artifacts and the key image under private keys the caller pops (`_arrays`, `_key_instance_id`).
+    """
+    from inference.pipelines import PipelineContext, PipelineInputError
+
+    stages = assessment.stage_versions or [{"name": m, "version": assessment.model_version,
+                                            "precision": assessment.model_precision,
+                                            "demo": assessment.model_is_demo}
+                                           for m in assessment_model.stage_models]
+    versions = {stage["name"]: int(stage["version"]) for stage in stages}
+    served: dict[str, int] = {}
+
+    def infer(model_name: str, inputs: dict) -> dict:
+        if model_name not in versions:
+            raise PermanentFailure("internal_error", f"The pipeline asked for {model_name}, not one of its stages.")
+        prediction = _predict(model_name, versions[model_name], inputs)
+        served[model_name] = prediction.model_version
+        return prediction.outputs
+
+    context = PipelineContext(infer=infer, patient_sex=assessment.patient_sex,
+                              chronological_age_months=assessment.chronological_age_months)
+    members = []
+    if assessment.series_id:
+        from studies.models import SeriesMember
+        from studies.series import SeriesRejected, assemble_series
+
+        members = list(SeriesMember.objects.filter(series_id=assessment.series_id).select_related("instance")
+                       .order_by("position"))
+        files = [(f"{member.position:05d}.dcm", _read_object(member.instance)) for member in members]
+        try:
+            context.series = assemble_series(files, min_slices=assessment_model.min_slices, cine=assessment_model.cine)
+        except SeriesRejected as exc:
+            raise PermanentFailure(exc.code, exc.message) from exc
+    else:
+        context.image = _load_image(assessment.instance)
+    try:
+        output = assessment_model.pipeline(context)
+    except PipelineInputError as exc:
+        raise PermanentFailure(exc.code, exc.message) from exc
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        logger.warning("assessment %s: pipeline output unreadable (%s)", assessment.id, type(exc).__name__)
+        raise PermanentFailure("model_response_malformed", "The model's output could not be interpreted.") from exc
+
+    key_instance_id = None
+    if output.key_position is not None and context.series is not None:
+        # The ordered instance list of the series at run time matches the stored member order (same ordering).
+        key_sop = context.series.instances[output.key_position].sop_instance_uid
+        key_instance_id = next((m.instance_id for m in members if m.instance.sop_instance_uid == key_sop), None)
+    is_demo = any(stage.get("demo", True) for stage in stages)
+    stage_rows = [{"name": stage["name"], "version": served.get(stage["name"], int(stage["version"])),
+                   "precision": stage.get("precision", ""), "demo": bool(stage.get("demo", True))}
+                  for stage in stages]
+    return {
+        "assessment": assessment.model_name,
+        **output.result,
+        "model": {"name": assessment.model_name, "version": stage_rows[0]["version"],
+                  "precision": assessment.model_precision, "demo": is_demo, "stages": stage_rows},
+        **({"notice": DEMO_NOTICE} if is_demo else {}),
+        "_arrays": output.arrays,
+        "_key_instance_id": str(key_instance_id) if key_instance_id else None,
+    }
+
+
+def _store_arrays(assessment: Assessment, arrays: dict) -> list[dict]:
+    """Write each named set of arrays as a compressed .npz under the assessment's derived prefix."""
+    import hashlib
+    import io
+
+    import numpy as np
+
+    from tenants.storage_keys import derived_object_key
+
+    stored = []
+    for name, payload in (arrays or {}).items():
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **payload)
+        data = buffer.getvalue()
+        sha256 = hashlib.sha256(data).hexdigest()
+        key = derived_object_key(tenant_id=assessment.tenant_id, assessment_id=assessment.id, name=name)
+        try:
+            storage.put_image(key=key, data=data, content_type="application/x-npz", sha256=sha256)
+        except storage.StorageUnavailable as exc:
+            raise TransientFailure("storage_unavailable", "The object store could not be reached.") from exc
+        stored.append({"name": name, "kind": "mask", "storage_key": key, "sha256": sha256, "size_bytes": len(data),
+                       "content_type": "application/x-npz"})
+    return stored
 
 
 @shared_task(bind=True, base=TenantTask, name="inference.tasks.run_assessment", max_retries=None)
@@ -191,8 +296,24 @@ def run_assessment(self, *, tenant_id: str, assessment_id: str) -> None:
         services.assessment_fail(assessment_id=assessment_id, code="internal_error",
                                  message="The platform failed to complete the assessment; operators were alerted.")
         return
-    if services.assessment_succeed(assessment_id=assessment_id, result=result,
-                                   served_version=result["model"]["version"]) and assessment.shadow_version:
+    arrays = result.pop("_arrays", None)
+    key_instance_id = result.pop("_key_instance_id", None)
+    try:
+        artifacts = _store_arrays(assessment, arrays)
+    except TransientFailure as failure:
+        services.assessment_note_retry(assessment_id=assessment_id, code=failure.code, message=failure.message)
+        raise self.retry(countdown=retry_delay_s(self.request.retries or 0), exc=failure)
+    try:
+        recorded = services.assessment_succeed(assessment_id=assessment_id, result=result,
+                                               served_version=result["model"]["version"], artifacts=artifacts,
+                                               key_instance_id=key_instance_id)
+    except Exception:
+        # Never leave it `running` with no one working on it: visible as failed, the trace in the worker log.
+        logger.exception("assessment %s: recording the result failed", assessment_id)
+        services.assessment_fail(assessment_id=assessment_id, code="internal_error",
+                                 message="The platform failed to record the result; operators were alerted.")
+        return
+    if recorded and assessment.shadow_version:
         _run_shadow(assessment, result)
 
 

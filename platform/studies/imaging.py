@@ -664,6 +664,13 @@ MODEL_INPUT_REQUIREMENTS: dict[str, dict[str, Any]] = {
         "min_long_side_px": 256,
         "input_size": 512,
     },
+    "mammography": {
+        "description": "Lesion detection on one mammogram (MG), or a PNG/JPEG export of one.",
+        "modalities": ["MG"],
+        # The model input is 1024x832; far below that, microcalcification-sized detail is gone.
+        "min_short_side_px": 512,
+        "min_long_side_px": 512,
+    },
 }
 
 
@@ -677,6 +684,28 @@ def check_fit_for_model(parsed: ParsedImage, model_name: str) -> None:
         raise ImageRejected("unknown_model", "The requested analysis model is not available.")
     if model_name == "bone_age":
         _check_bone_age(parsed, requirements)
+    elif model_name == "mammography":
+        _check_mammography(parsed, requirements)
+
+
+def _check_mammography(parsed: ParsedImage, requirements: dict[str, Any]) -> None:
+    if parsed.format == "dicom":
+        modality = parsed.modality or ""
+        body_part = (parsed.body_part_examined or "").strip().upper()
+        if modality not in requirements["modalities"] and not (modality in _CAPTURE_MODALITIES
+                                                               and body_part == "BREAST"):
+            raise ImageRejected("unsupported_modality",
+                                f"Mammography needs a mammogram (MG); this is a {modality or 'DICOM'} image.")
+        if body_part and body_part != "BREAST":
+            raise ImageRejected("unsupported_body_part",
+                                f"Mammography needs an image of the breast; this image is of the {body_part.lower()}.")
+    short_side, long_side = sorted((parsed.rows, parsed.columns))
+    if short_side < requirements["min_short_side_px"] or long_side < requirements["min_long_side_px"]:
+        raise ImageRejected(
+            "image_too_small",
+            f"The image is {parsed.columns}x{parsed.rows} pixels; mammography needs at least "
+            f"{requirements['min_short_side_px']} pixels on each side.",
+        )
 
 
 def _words(text: str | None) -> list[str]:

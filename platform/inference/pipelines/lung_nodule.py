@@ -1,0 +1,166 @@
+"""Chest CT lung-nodule detection in three stages: lung segmentation, candidate detection, false-positive removal.
+
+The stages run as one unit (a failed stage fails the assessment) and each stage's model version is recorded by the
+worker. Work happens on a 256 × 256 in-plane grid (the models' input); millimetre spacing is scaled to that grid so
+every measurement is in patient units.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from inference.pipelines import (PipelineContext, PipelineInputError, PipelineOutput, ct_intensity,
+                                 infer_in_batches, resize_stack, sigmoid)
+
+SEGMENTATION, CANDIDATES, FP_REDUCTION = "lung_segmentation", "nodule_candidates", "nodule_fp_reduction"
+STAGES = (SEGMENTATION, CANDIDATES, FP_REDUCTION)
+GRID = 256
+HEATMAP_STRIDE = 4
+PATCH = 32
+MIN_SLICES = 16
+# A candidate is a local maximum of the centre heat map above this probability; at most MAX_CANDIDATES go on to
+# false-positive removal (the third stage costs one 32³ patch each).
+CANDIDATE_THRESHOLD = 0.5
+MAX_CANDIDATES = 32
+NODULE_THRESHOLD = 0.5
+# Soft-tissue density that separates a solid nodule from the aerated lung around it.
+NODULE_HU = -500.0
+
+
+def run(ctx: PipelineContext) -> PipelineOutput:
+    from inference.measurements.nodules import measure_nodules
+
+    series = ctx.series
+    if series is None or (series.modality or "").upper() != "CT":
+        raise PipelineInputError("unsupported_modality", "Lung-nodule detection needs a chest CT series.")
+    if len(series.instances) < MIN_SLICES:
+        raise PipelineInputError("series_too_few_slices",
+                                 f"Lung-nodule detection needs at least {MIN_SLICES} slices; the series has "
+                                 f"{len(series.instances)}.")
+    geometry = series.geometry
+    volume_hu = resize_stack(series.volume(), GRID, GRID)
+    rows, cols = int(geometry["rows"]), int(geometry["columns"])
+    row_mm, col_mm = (float(v) for v in geometry["pixel_spacing_mm"])
+    spacing = (float(geometry["slice_spacing_mm"]), row_mm * rows / GRID, col_mm * cols / GRID)
+    scaled = ct_intensity(volume_hu)
+
+    # Stage 1: lungs.
+    lung_logits = infer_in_batches(ctx.infer, SEGMENTATION, {"slices": scaled[:, None]})["lung_logits"]
+    lung_probability = sigmoid(lung_logits[:, 0]).astype(np.float32)
+    lungs = lung_probability >= 0.5
+    voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
+
+    # Stage 2: candidate centres inside the lungs.
+    heatmap = infer_in_batches(ctx.infer, CANDIDATES,
+                               {"slices": np.stack([scaled, lung_probability], axis=1)})["candidate_heatmap"][:, 0]
+    candidates = _candidates(heatmap, lungs)
+
+    # Stage 3: false-positive removal on 32³ patches around each candidate.
+    kept: list[tuple[tuple[int, int, int], float]] = []
+    if candidates:
+        patches = np.stack([_patch(scaled, centre) for centre in candidates])[:, None]
+        probability = infer_in_batches(ctx.infer, FP_REDUCTION, {"patches": patches}, batch=8)["nodule_probability"]
+        probability = np.asarray(probability, dtype=np.float64).reshape(-1)
+        if probability.min(initial=0.0) < 0 or probability.max(initial=0.0) > 1:
+            probability = sigmoid(probability)
+        kept = [(c, float(p)) for c, p in zip(candidates, probability) if p >= NODULE_THRESHOLD]
+
+    labels = np.zeros(volume_hu.shape, dtype=np.uint8)
+    for number, (centre, _p) in enumerate(kept, start=1):
+        _segment_nodule(volume_hu, centre, labels, number, spacing)
+    measured = measure_nodules(labels, spacing)
+    nodules = _nodule_rows(measured, kept, labels, rows / GRID, cols / GRID)
+    key = max(nodules, key=lambda n: n["diameter_mm"])["slice_index"] if nodules else len(series.instances) // 2
+    boxes = [{"box": n["box_on_key_image"], "label": f"{n['diameter_mm']:.1f} mm", "score": n["probability"]}
+             for n in nodules if n["slice_index"] == key]
+    for n in nodules:
+        n.pop("box_on_key_image")
+    largest = max((n["diameter_mm"] for n in nodules), default=None)
+    summary = (f"{len(nodules)} nodule{'s' if len(nodules) != 1 else ''} found; largest {largest:.1f} mm."
+               if nodules else "No lung nodule found.")
+    return PipelineOutput(
+        result={
+            "nodules": nodules,
+            "lung_volume_ml": round(float(lungs.sum() * voxel_ml), 1),
+            "candidates_considered": len(candidates),
+            "summary": summary,
+            "overlays": [{"kind": "boxes", "position": key, "boxes": boxes}] if boxes else [],
+        },
+        arrays={"nodules.npz": {"labels": labels, "spacing_mm": np.asarray(spacing, dtype=np.float32),
+                                "lung_probability": (lung_probability * 255).astype(np.uint8)}},
+        key_position=key,
+    )
+
+
+def _candidates(heatmap: np.ndarray, lungs: np.ndarray) -> list[tuple[int, int, int]]:
+    """Local maxima of the [slices, 64, 64] heat map above the threshold, inside the lungs, strongest first."""
+    peaks = (heatmap == ndimage.maximum_filter(heatmap, size=3, mode="nearest")) & (heatmap >= CANDIDATE_THRESHOLD)
+    found = []
+    for z, y, x in np.argwhere(peaks):
+        cy, cx = y * HEATMAP_STRIDE + HEATMAP_STRIDE // 2, x * HEATMAP_STRIDE + HEATMAP_STRIDE // 2
+        # A nodule touching the pleura sits at the lung's edge: accept a centre within 3 cells of lung.
+        window = lungs[z, max(cy - 12, 0):cy + 12, max(cx - 12, 0):cx + 12]
+        if window.any():
+            found.append((float(heatmap[z, y, x]), (int(z), int(cy), int(cx))))
+    found.sort(key=lambda item: -item[0])
+    return [centre for _score, centre in found[:MAX_CANDIDATES]]
+
+
+def _patch(volume: np.ndarray, centre: tuple[int, int, int]) -> np.ndarray:
+    """The PATCH³ cube around `centre`, padded with air (-1 after scaling) beyond the volume."""
+    half = PATCH // 2
+    padded = np.pad(volume, half, mode="constant", constant_values=-1.0)
+    z, y, x = (c + half for c in centre)
+    return padded[z - half:z + half, y - half:y + half, x - half:x + half].astype(np.float32)
+
+
+def _segment_nodule(volume_hu, centre, labels, number, spacing) -> None:
+    """Grow the nodule from its centre: soft-tissue voxels connected to it within a 30 mm sphere."""
+    radius_mm = 15.0
+    z, y, x = centre
+    rz, ry, rx = (max(1, int(np.ceil(radius_mm / s))) for s in spacing)
+    depth, height, width = volume_hu.shape
+    zs = slice(max(z - rz, 0), min(z + rz + 1, depth))
+    ys = slice(max(y - ry, 0), min(y + ry + 1, height))
+    xs = slice(max(x - rx, 0), min(x + rx + 1, width))
+    block = volume_hu[zs, ys, xs] > NODULE_HU
+    gz, gy, gx = np.ogrid[zs, ys, xs]
+    inside = ((gz - z) * spacing[0]) ** 2 + ((gy - y) * spacing[1]) ** 2 + ((gx - x) * spacing[2]) ** 2 \
+        <= radius_mm ** 2
+    block &= inside
+    components, _count = ndimage.label(block)
+    seed = components[z - zs.start, y - ys.start, x - xs.start]
+    if seed == 0:
+        return  # the centre itself is not solid: nothing to measure
+    region = labels[zs, ys, xs]
+    region[(components == seed) & (region == 0)] = number
+
+
+def _nodule_rows(measured, kept, labels, row_scale: float, col_scale: float) -> list[dict]:
+    rows = []
+    for index, nodule in enumerate(measured, start=1):
+        data = nodule if isinstance(nodule, dict) else vars(nodule)
+        label = int(data.get("label", index))
+        probability = kept[label - 1][1] if 0 < label <= len(kept) else None
+        centroid = [float(v) for v in data["centroid_voxel"]]
+        slice_index = int(round(centroid[0]))
+        plane = labels[slice_index] == label
+        if plane.any():
+            ys, xs = np.nonzero(plane)
+            box = [float(xs.min() * col_scale), float(ys.min() * row_scale), float((xs.max() + 1) * col_scale),
+                   float((ys.max() + 1) * row_scale)]
+        else:
+            box = [0.0, 0.0, 0.0, 0.0]
+        rows.append({
+            "id": label,
+            "centroid_voxel": [round(c, 2) for c in centroid],
+            "centroid_mm": [round(float(v), 2) for v in data["centroid_mm"]],
+            "diameter_mm": round(float(data["diameter_mm"]), 2),
+            "longest_axial_diameter_mm": round(float(data["longest_axial_diameter_mm"]), 2),
+            "volume_mm3": round(float(data["volume_mm3"]), 1),
+            "probability": round(float(probability), 4) if probability is not None else None,
+            "slice_index": slice_index,
+            "bbox_voxel": [int(v) for v in data["bbox"]] if "bbox" in data else None,
+            "box_on_key_image": [round(v, 1) for v in box],
+        })
+    return rows
