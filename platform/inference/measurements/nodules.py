@@ -1,0 +1,131 @@
+"""Nodule size from a 3-D mask: volume, equivalent-sphere diameter, longest axial diameter, centroid, extent.
+
+Spacing is ``(dz, dy, dx)`` in millimetres: ``dz`` the distance between slice centres along the normal (the
+series' measured slice spacing, not Slice Thickness: overlapping reconstructions have thickness > spacing, and a
+voxel's share of the volume is the spacing), ``dy``/``dx`` Pixel Spacing (between rows, between columns).
+
+Accuracy: a voxel mask can only approximate a sphere. A nodule of diameter D measured on voxels of size h has a
+volume error of order the surface voxels, about 3h/D relative (±25% at D = 6 mm, h = 0.7/1.5 mm is typical at the
+small end), which is why clinical guidelines measure small nodules by diameter and accept ~1 mm variability.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
+
+# 26-connectivity: voxels touching by a corner belong to one nodule (a thin oblique vessel-attached part stays one
+# object rather than splitting into fragments).
+_STRUCTURE_26 = ndimage.generate_binary_structure(3, 3)
+
+
+@dataclass(frozen=True)
+class NoduleMeasurement:
+    """One connected component. ``centroid_voxel`` and ``bbox_voxel`` index the mask ([z, y, x]; the box is
+    ``[z0, y0, x0, z1, y1, x1]`` inclusive); ``centroid_mm`` is the centroid times the spacing (the volume's own
+    frame; ``studies.series.OrderedSeries.voxel_to_patient_mm`` gives patient coordinates); ``slice_index`` the
+    slice with the largest cross-section (where the longest axial diameter is measured)."""
+
+    id: int
+    voxel_count: int
+    volume_mm3: float
+    diameter_mm: float
+    longest_axial_diameter_mm: float
+    centroid_voxel: tuple[float, float, float]
+    centroid_mm: tuple[float, float, float]
+    bbox_voxel: tuple[int, int, int, int, int, int]
+    slice_index: int
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def equivalent_sphere_diameter_mm(volume_mm3: float) -> float:
+    """Diameter of the sphere of the same volume: (6V/π)^(1/3)."""
+    return (6.0 * max(volume_mm3, 0.0) / math.pi) ** (1.0 / 3.0)
+
+
+def longest_axial_diameter_mm(section: np.ndarray, pixel_spacing: tuple[float, float]) -> float:
+    """Longest in-plane extent (maximum Feret diameter) of a 2-D mask, in millimetres.
+
+    Measured between pixel *corners* (edge to edge, as a calliper on the image), not pixel centres, which would
+    shorten every measurement by about one pixel. Exact for a single pixel (its diagonal) and for axis-aligned
+    rectangles; for a digitised disc it is within half a pixel of the true diameter."""
+    ys, xs = np.nonzero(section)
+    if ys.size == 0:
+        return 0.0
+    dy, dx = pixel_spacing
+    corners = np.concatenate([
+        np.stack([(ys + oy) * dy, (xs + ox) * dx], axis=1) for oy in (0.0, 1.0) for ox in (0.0, 1.0)
+    ])
+    corners = np.unique(corners, axis=0)
+    if len(corners) > 8:
+        try:
+            corners = corners[ConvexHull(corners).vertices]
+        except QhullError:  # all corners on a line: every point is a candidate
+            pass
+    diffs = corners[:, None, :] - corners[None, :, :]
+    return float(np.sqrt((diffs ** 2).sum(-1)).max())
+
+
+def measure_nodules(
+    mask: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    *,
+    min_volume_mm3: float = 0.0,
+) -> list[NoduleMeasurement]:
+    """Measure every 26-connected component of ``mask`` ([slices, rows, columns]; non-zero = nodule).
+
+    ``spacing_mm`` is (dz, dy, dx). Components smaller than ``min_volume_mm3`` are dropped (noise). Returned largest
+    first, ``id`` 1, 2, ... in that order. Raises ValueError for a mask that is not 3-D or a non-positive spacing.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise ValueError("the nodule mask must be 3-D [slices, rows, columns]")
+    dz, dy, dx = (float(v) for v in spacing_mm)
+    if not all(v > 0 and math.isfinite(v) for v in (dz, dy, dx)):
+        raise ValueError("spacing must be positive millimetres")
+    labels, count = ndimage.label(mask != 0, structure=_STRUCTURE_26)
+    if count == 0:
+        return []
+    voxel_mm3 = dz * dy * dx
+    found = []
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        component = labels[box] == number
+        voxels = int(component.sum())
+        volume = voxels * voxel_mm3
+        if volume < min_volume_mm3:
+            continue
+        zz, yy, xx = np.nonzero(component)
+        centroid = (float(zz.mean() + box[0].start), float(yy.mean() + box[1].start), float(xx.mean() + box[2].start))
+        areas = component.sum(axis=(1, 2))
+        longest = max(longest_axial_diameter_mm(component[k], (dy, dx)) for k in range(component.shape[0]) if areas[k])
+        found.append((volume, voxels, centroid, box, longest, int(np.argmax(areas)) + box[0].start))
+    found.sort(key=lambda item: -item[0])
+    return [
+        NoduleMeasurement(
+            id=i,
+            voxel_count=voxels,
+            volume_mm3=round(volume, 2),
+            diameter_mm=round(equivalent_sphere_diameter_mm(volume), 2),
+            longest_axial_diameter_mm=round(longest, 2),
+            centroid_voxel=tuple(round(c, 2) for c in centroid),  # type: ignore[arg-type]
+            centroid_mm=(round(centroid[0] * dz, 2), round(centroid[1] * dy, 2), round(centroid[2] * dx, 2)),
+            bbox_voxel=(box[0].start, box[1].start, box[2].start, box[0].stop - 1, box[1].stop - 1, box[2].stop - 1),
+            slice_index=int(slice_index),
+        )
+        for i, (volume, voxels, centroid, box, longest, slice_index) in enumerate(found, start=1)
+    ]
+
+
+def mask_volume_ml(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> float:
+    """Volume of all non-zero voxels in millilitres (for example the lung volume)."""
+    dz, dy, dx = spacing_mm
+    return float(np.count_nonzero(mask)) * dz * dy * dx / 1000.0
