@@ -24,6 +24,7 @@ import hashlib
 import io
 import logging
 import math
+import re
 import struct
 import warnings
 import zipfile
@@ -548,7 +549,16 @@ def _parse_all(files: Iterable[tuple[str | None, bytes]]) -> list[_Slice]:
     return slices
 
 
+# DICOM UID grammar (PS3.5 9.1): digits and dots, at most 64 characters. Object keys are built from these UIDs, so
+# anything else is refused here rather than trusted.
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
 def _check_one_series(slices: list[_Slice]) -> None:
+    for s in slices:
+        for uid in (s.study_uid, s.series_uid):
+            if uid is not None and (len(uid) > 64 or not _UID.match(uid)):
+                raise SeriesRejected("malformed_dicom", "A file carries an invalid Study or Series Instance UID.")
     series = {s.series_uid for s in slices}
     studies = {s.study_uid for s in slices}
     if len(series) > 1 or len(studies) > 1:
