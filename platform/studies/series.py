@@ -150,7 +150,9 @@ def extract_files(
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error):
         raise SeriesRejected("zip_invalid", "The zip archive is damaged and cannot be read.") from None
     if len(members) > max_members:
-        raise SeriesRejected("zip_too_large", f"The zip holds {len(members)} files; at most {max_members} are accepted.")
+        raise SeriesRejected(
+            "zip_too_large", f"The zip holds {len(members)} files; at most {max_members} are accepted."
+        )
     declared = sum(max(info.file_size, 0) for info in members)
     _check_expansion(declared, len(data), max_expanded_bytes, max_ratio)
 
@@ -384,7 +386,9 @@ def _parse_slice(filename: str | None, data: bytes) -> _Slice:
         except InvalidDicomError:
             raise SeriesRejected("malformed_dicom", "One of the files is not a valid DICOM file.") from None
         except (EOFError, struct.error):
-            raise SeriesRejected("truncated_dicom", "One of the DICOM files ends before its data is complete.") from None
+            raise SeriesRejected(
+                "truncated_dicom", "One of the DICOM files ends before its data is complete."
+            ) from None
         except Exception as exc:  # noqa: BLE001 - never echo the text (it may quote header values)
             logger.info("DICOM read failed in a series: %s", type(exc).__name__)
             raise SeriesRejected("malformed_dicom", "One of the DICOM files is damaged.") from None
@@ -474,7 +478,10 @@ def assemble_series(
             raise SeriesRejected(
                 "series_inconsistent_geometry", "The slices of the series differ in their number of rows or columns."
             )
-        if max(abs(a - b) for a, b in zip(s.pixel_spacing, first.pixel_spacing)) > PIXEL_SPACING_TOLERANCE_MM:  # type: ignore[arg-type]
+        spacing_difference = max(
+            abs(a - b) for a, b in zip(s.pixel_spacing, first.pixel_spacing)  # type: ignore[arg-type]
+        )
+        if spacing_difference > PIXEL_SPACING_TOLERANCE_MM:
             raise SeriesRejected("series_inconsistent_geometry", "The slices of the series differ in pixel spacing.")
         s.location = float(np.dot(np.asarray(s.position), normal))
 
@@ -634,7 +641,8 @@ def _cine_layout(slices: list[_Slice]) -> list[list[_Slice]]:
         else:
             raise SeriesRejected(
                 "series_missing_geometry",
-                "The cine slices carry neither Trigger Time nor Temporal Position Identifier; phases cannot be ordered.",
+                "The cine slices carry neither Trigger Time nor Temporal Position Identifier; "
+                "phases cannot be ordered.",
             )
         pairs = sorted(zip(key, range(len(group))))
         for (t1, _), (t2, _) in zip(pairs, pairs[1:]):
@@ -699,7 +707,9 @@ def decode_modality_pixels(data: bytes, rows: int | None = None, columns: int | 
             raise SeriesRejected("image_too_large", "A slice is too large to decode.") from None
         except Exception as exc:  # noqa: BLE001 - decoder failures are the sender's data
             if "less than expected" in str(exc):
-                raise SeriesRejected("truncated_dicom", "A slice's pixel data is shorter than its header says.") from None
+                raise SeriesRejected(
+                    "truncated_dicom", "A slice's pixel data is shorter than its header says."
+                ) from None
             logger.info("Series pixel decoding failed: %s", type(exc).__name__)
             raise SeriesRejected(
                 "undecodable_pixel_data", "A slice's image data could not be decoded (unsupported compression?)."
