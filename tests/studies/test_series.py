@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -436,3 +437,41 @@ def test_a_zip_whose_sizes_lie_is_caught_while_expanding():
     archive[central + 24:central + 28] = (10).to_bytes(4, "little")  # uncompressed size: 10 bytes
     error = pytest.raises(SeriesRejected, extract_files, bytes(archive), "x.zip", max_expanded_bytes=100_000).value
     assert error.code in {"zip_too_large", "zip_invalid"}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Real files (pydicom's and highdicom's test data)
+# ---------------------------------------------------------------------------------------------------------------------
+SHARED = Path("/work/shared/data/dicom")
+needs_shared_data = pytest.mark.skipif(not SHARED.exists(), reason="shared DICOM test data not mounted")
+
+
+@needs_shared_data
+def test_a_real_ct_slice_is_read_in_hounsfield_units():
+    data = (SHARED / "highdicom" / "ct_image.dcm").read_bytes()
+    series = assemble_series([("ct_image.dcm", data)])
+    stored = read_dataset(data).pixel_array.astype(np.float32)
+    assert series.geometry.slice_count == 1 and series.geometry.normal == pytest.approx((0.0, 0.0, 1.0))
+    assert np.array_equal(series.volume()[0], stored - 1024.0)  # Rescale Slope 1, Intercept -1024
+
+
+@needs_shared_data
+def test_a_modality_lut_sequence_is_applied():
+    from pydicom.pixels import apply_modality_lut
+
+    data = (SHARED / "pydicom-data" / "mlut_18.dcm").read_bytes()
+    ds = read_dataset(data)
+    assert "ModalityLUTSequence" in ds
+    volume = assemble_series([("mlut_18.dcm", data)]).volume()
+    assert np.array_equal(volume[0], apply_modality_lut(ds.pixel_array, ds).astype(np.float32))
+    assert not np.array_equal(volume[0], ds.pixel_array.astype(np.float32))
+
+
+@needs_shared_data
+def test_a_real_jpeg2000_mr_decodes_to_the_same_values_as_its_uncompressed_twin():
+    compressed = assemble_series([("a.dcm", (SHARED / "pydicom-data" / "MR2_J2KR.dcm").read_bytes())])
+    plain = assemble_series([("b.dcm", (SHARED / "pydicom-data" / "MR2_UNCR.dcm").read_bytes())])
+    assert np.array_equal(compressed.volume(), plain.volume())
+    # An oblique real orientation: the normal is row x column of its direction cosines.
+    assert compressed.geometry.normal == pytest.approx(tuple(np.cross([0.569486, 0.822001, 0.0], [0.0, 0.0, -1.0])),
+                                                       abs=1e-5)
