@@ -201,6 +201,7 @@ def chest_ct_phantom(
     duplicate_slice: int | None = None,
     second_series_slices: int = 0,
     transfer_syntax: str = ExplicitVRLittleEndian,
+    noise_hu: float = 0.0,
     seed: int = 0,
 ) -> CTPhantom:
     """A chest CT series: a soft-tissue body ellipse in air, two air-filled lungs (-850 HU), a vertebral body
@@ -212,31 +213,38 @@ def chest_ct_phantom(
     slice's file, ``duplicate_slice`` adds a second file (new SOP Instance UID) at that slice's position,
     ``second_series_slices`` adds that many slices of another series of the same study. Stored values are
     ``(HU - intercept) / slope``; choose a slope that divides the tissue values (1, 0.5) to keep them exact.
+    ``noise_hu`` adds Gaussian noise (deterministic from ``seed``, quantised to the stored values and included in
+    ``hu``): without it a phantom zips about 100:1, far more than a real CT (2-10:1), close to the zip-bomb limit.
     """
     rng = np.random.default_rng(seed)
     dy, dx = pixel_spacing
     dz = slice_spacing
-    z, y, x = np.meshgrid(np.arange(slices), np.arange(rows), np.arange(columns), indexing="ij")
-    ymm, xmm = (y - (rows - 1) / 2.0) * dy, (x - (columns - 1) / 2.0) * dx
+    # Open grids broadcast to [slices, rows, columns] only where needed (a 512x512x300 phantom stays cheap).
+    z, y, x = np.ogrid[0:slices, 0:rows, 0:columns]
+    ymm, xmm = (y[0] - (rows - 1) / 2.0) * dy, (x[0] - (columns - 1) / 2.0) * dx  # [rows, 1] and [1, columns]
     half_w, half_h = columns * dx / 2.0, rows * dy / 2.0
     body = (xmm / (0.92 * half_w)) ** 2 + (ymm / (0.72 * half_h)) ** 2 <= 1.0
     lungs = np.zeros_like(body)
     for side in (-1.0, 1.0):
         lungs |= ((xmm - side * 0.42 * half_w) / (0.32 * half_w)) ** 2 + (ymm / (0.52 * half_h)) ** 2 <= 1.0
     spine = (xmm / (0.12 * half_w)) ** 2 + ((ymm - 0.5 * half_h) / (0.12 * half_h)) ** 2 <= 1.0
-    hu = np.full((slices, rows, columns), HU_AIR, dtype=np.float32)
-    hu[body] = HU_SOFT_TISSUE
-    hu[lungs & body] = HU_LUNG
-    hu[spine & body] = HU_BONE
+    plane = np.full((rows, columns), HU_AIR, dtype=np.float32)
+    plane[body] = HU_SOFT_TISSUE
+    plane[lungs & body] = HU_LUNG
+    plane[spine & body] = HU_BONE
+    hu = np.repeat(plane[None], slices, axis=0)
     labels = np.zeros((slices, rows, columns), dtype=np.int32)
     for number, nodule in enumerate(nodules, start=1):
         cz, cy, cx = nodule.center_voxel
         inside = ((z - cz) * dz) ** 2 + ((y - cy) * dy) ** 2 + ((x - cx) * dx) ** 2 <= (nodule.diameter_mm / 2.0) ** 2
         labels[inside] = number
         hu[inside] = HU_NODULE
-    lung_mask = (lungs & body) | (labels > 0)
+    lung_mask = np.repeat((lungs & body)[None], slices, axis=0) | (labels > 0)
 
+    if noise_hu:
+        hu = hu + rng.normal(0.0, noise_hu, hu.shape).astype(np.float32)
     stored = np.round((hu - rescale_intercept) / rescale_slope)
+    hu = (stored * rescale_slope + rescale_intercept).astype(np.float32)  # exactly what the file can carry
     dtype = np.int16 if stored.min() < 0 else np.uint16
     stored = stored.astype(dtype)
 
