@@ -102,7 +102,8 @@ def series_ingest(*, tenant: Tenant, series: OrderedSeries) -> IngestedSeries:
     transaction: hundreds of object-store writes must not hold a database transaction open, and what a failure
     leaves behind (stored, content-addressed instances) is reused by the retry, exactly as for one image.
 
-    Raises studies.storage.StorageUnavailable when the store is down (no Series row is written then).
+    Runs in the hospital's tenant context (a request, a TenantTask, or ``tenant_context(tenant)``). Raises
+    studies.storage.StorageUnavailable when the store is down (no Series row is written then).
     """
     content_sha256 = series.content_sha256
     existing = Series.objects.filter(tenant=tenant, content_sha256=content_sha256).first()
