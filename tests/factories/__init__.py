@@ -1,0 +1,1 @@
+"""Test data builders shared across suites (real files written with real libraries, no mocks)."""
