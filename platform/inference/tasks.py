@@ -207,7 +207,7 @@ def _run_pipeline(assessment: Assessment, assessment_model) -> dict:
         context.image = _load_image(assessment.instance)
     try:
         output = assessment_model.pipeline(context)
-    except PipelineInputError as exc:
+    except (PipelineInputError, ImageRejected) as exc:  # incl. studies.series.SeriesRejected from decoding
         raise PermanentFailure(exc.code, exc.message) from exc
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         logger.warning("assessment %s: pipeline output unreadable (%s)", assessment.id, type(exc).__name__)

@@ -32,11 +32,12 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     images = resize_stack(images, GRID, GRID)[:, None]
     logits = infer_in_batches(ctx.infer, MODEL, {"image": images})["mask_logits"]
     labels = logits.argmax(axis=1).astype(np.uint8).reshape(phases, slices, GRID, GRID)
-    row_mm, col_mm = (float(v) for v in geometry["pixel_spacing_mm"])
+    if geometry.pixel_spacing_mm is None or not geometry.slice_spacing_mm:
+        raise PipelineInputError("series_missing_geometry", "The series lacks pixel or slice spacing.")
+    row_mm, col_mm = (float(v) for v in geometry.pixel_spacing_mm)
     pixel_spacing = (row_mm * rows / GRID, col_mm * cols / GRID)
-    measured = cardiac_function(labels, pixel_spacing, float(geometry["slice_spacing_mm"]))
-    values = measured if isinstance(measured, dict) else vars(measured)
-    result = {key: (round(float(value), 2) if isinstance(value, float) else value) for key, value in values.items()}
+    result = cardiac_function(labels, pixel_spacing_mm=pixel_spacing,
+                              slice_spacing_mm=float(geometry.slice_spacing_mm)).as_result()
     ed_phase = int(result["ed_phase"])
     mid_slice = slices // 2
     key_position = _position_of(series, ed_phase, mid_slice)
@@ -51,19 +52,14 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     return PipelineOutput(
         result=result,
         arrays={"cardiac_masks.npz": {"labels": labels, "pixel_spacing_mm": np.asarray(pixel_spacing, np.float32),
-                                      "slice_spacing_mm": np.float32(geometry["slice_spacing_mm"])}},
+                                      "slice_spacing_mm": np.float32(geometry.slice_spacing_mm)}},
         key_position=key_position,
     )
 
 
 def _position_of(series, phase: int, slice_index: int) -> int:
-    """The ordered position of (phase, slice) in the series' instance list (positions count slice-major)."""
+    """The ordered position of (phase, slice) in the series' instance list."""
     for position, instance in enumerate(series.instances):
-        if getattr(instance, "phase", 0) == phase and _slice_of(series, instance) == slice_index:
+        if instance.phase == phase and instance.slice_index == slice_index:
             return position
     return 0
-
-
-def _slice_of(series, instance) -> int:
-    locations = sorted({round(float(i.location_mm), 3) for i in series.instances})
-    return locations.index(round(float(instance.location_mm), 3))

@@ -12,7 +12,7 @@ REGIONS = ("head", "neck", "chest", "abdomen", "pelvis", "lower_limbs")
 
 
 def run(ctx: PipelineContext) -> PipelineOutput:
-    from inference.measurements.body_regions import merge_slice_regions
+    from inference.measurements.body_regions import merge_body_regions
 
     series = ctx.series
     if series is None or (series.modality or "").upper() != "CT":
@@ -25,14 +25,11 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     probabilities = softmax(logits, axis=1)
     labels = [REGIONS[i] for i in probabilities.argmax(axis=1)]
     confidence = probabilities.max(axis=1)
-    locations = [inst.location_mm for inst in series.instances]
-    ranges = merge_slice_regions(labels, locations, confidence)
-    per_slice = [
-        {"index": i, "sop_instance_uid": inst.sop_instance_uid, "location_mm": round(float(inst.location_mm), 2),
-         "region": labels[i], "probability": round(float(confidence[i]), 4)}
-        for i, inst in enumerate(series.instances)
-    ]
-    regions = [_range_dict(r) for r in ranges]
+    merged = merge_body_regions(labels, [float(c) for c in confidence],
+                                [inst.location_mm for inst in series.instances],
+                                [inst.sop_instance_uid for inst in series.instances])
+    per_slice = merged.slices
+    regions = merged.regions
     summary = ("Body regions along the series: " + ", ".join(
         f"{r['region'].replace('_', ' ')} ({r['slice_count']} slices)" for r in regions) + ".") if regions else \
         "No body region could be assigned."
@@ -41,15 +38,3 @@ def run(ctx: PipelineContext) -> PipelineOutput:
         key_position=len(series.instances) // 2,
     )
 
-
-def _range_dict(region_range) -> dict:
-    """The merged range as the result schema names it (accepts the measurement's dataclass or a dict)."""
-    data = region_range if isinstance(region_range, dict) else vars(region_range)
-    return {
-        "region": data["region"],
-        "first_index": int(data["first_index"]),
-        "last_index": int(data["last_index"]),
-        "start_mm": round(float(data["start_mm"]), 2),
-        "end_mm": round(float(data["end_mm"]), 2),
-        "slice_count": int(data["slice_count"]),
-    }

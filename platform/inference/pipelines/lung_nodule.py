@@ -39,9 +39,11 @@ def run(ctx: PipelineContext) -> PipelineOutput:
                                  f"{len(series.instances)}.")
     geometry = series.geometry
     volume_hu = resize_stack(series.volume(), GRID, GRID)
-    rows, cols = int(geometry["rows"]), int(geometry["columns"])
-    row_mm, col_mm = (float(v) for v in geometry["pixel_spacing_mm"])
-    spacing = (float(geometry["slice_spacing_mm"]), row_mm * rows / GRID, col_mm * cols / GRID)
+    rows, cols = int(geometry.rows), int(geometry.columns)
+    if geometry.pixel_spacing_mm is None or not geometry.slice_spacing_mm:
+        raise PipelineInputError("series_missing_geometry", "The series lacks pixel or slice spacing.")
+    row_mm, col_mm = (float(v) for v in geometry.pixel_spacing_mm)
+    spacing = (float(geometry.slice_spacing_mm), row_mm * rows / GRID, col_mm * cols / GRID)
     scaled = ct_intensity(volume_hu)
 
     # Stage 1: lungs.
@@ -68,8 +70,7 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     labels = np.zeros(volume_hu.shape, dtype=np.uint8)
     for number, (centre, _p) in enumerate(kept, start=1):
         _segment_nodule(volume_hu, centre, labels, number, spacing)
-    measured = measure_nodules(labels, spacing)
-    nodules = _nodule_rows(measured, kept, labels, rows / GRID, cols / GRID)
+    nodules = _nodule_rows(labels, kept, spacing, rows / GRID, cols / GRID, measure_nodules)
     key = max(nodules, key=lambda n: n["diameter_mm"])["slice_index"] if nodules else len(series.instances) // 2
     boxes = [{"box": n["box_on_key_image"], "label": f"{n['diameter_mm']:.1f} mm", "score": n["probability"]}
              for n in nodules if n["slice_index"] == key]
@@ -136,31 +137,31 @@ def _segment_nodule(volume_hu, centre, labels, number, spacing) -> None:
     region[(components == seed) & (region == 0)] = number
 
 
-def _nodule_rows(measured, kept, labels, row_scale: float, col_scale: float) -> list[dict]:
+def _nodule_rows(labels, kept, spacing, row_scale: float, col_scale: float, measure) -> list[dict]:
+    """Measure each grown nodule on its own (so touching nodules keep their own candidate probability)."""
     rows = []
-    for index, nodule in enumerate(measured, start=1):
-        data = nodule if isinstance(nodule, dict) else vars(nodule)
-        label = int(data.get("label", index))
-        probability = kept[label - 1][1] if 0 < label <= len(kept) else None
-        centroid = [float(v) for v in data["centroid_voxel"]]
-        slice_index = int(round(centroid[0]))
-        plane = labels[slice_index] == label
-        if plane.any():
-            ys, xs = np.nonzero(plane)
-            box = [float(xs.min() * col_scale), float(ys.min() * row_scale), float((xs.max() + 1) * col_scale),
-                   float((ys.max() + 1) * row_scale)]
-        else:
-            box = [0.0, 0.0, 0.0, 0.0]
+    for number, (_centre, probability) in enumerate(kept, start=1):
+        found = measure(labels == number, spacing)
+        if not found:
+            continue
+        nodule = found[0]
+        plane = labels[nodule.slice_index] == number
+        ys, xs = np.nonzero(plane)
+        box = [float(xs.min() * col_scale), float(ys.min() * row_scale), float((xs.max() + 1) * col_scale),
+               float((ys.max() + 1) * row_scale)]
         rows.append({
-            "id": label,
-            "centroid_voxel": [round(c, 2) for c in centroid],
-            "centroid_mm": [round(float(v), 2) for v in data["centroid_mm"]],
-            "diameter_mm": round(float(data["diameter_mm"]), 2),
-            "longest_axial_diameter_mm": round(float(data["longest_axial_diameter_mm"]), 2),
-            "volume_mm3": round(float(data["volume_mm3"]), 1),
-            "probability": round(float(probability), 4) if probability is not None else None,
-            "slice_index": slice_index,
-            "bbox_voxel": [int(v) for v in data["bbox"]] if "bbox" in data else None,
+            "id": 0,
+            "centroid_voxel": [round(float(c), 2) for c in nodule.centroid_voxel],
+            "centroid_mm": [round(float(v), 2) for v in nodule.centroid_mm],
+            "diameter_mm": round(float(nodule.diameter_mm), 2),
+            "longest_axial_diameter_mm": round(float(nodule.longest_axial_diameter_mm), 2),
+            "volume_mm3": round(float(nodule.volume_mm3), 1),
+            "probability": round(float(probability), 4),
+            "slice_index": int(nodule.slice_index),
+            "bbox_voxel": [int(v) for v in nodule.bbox_voxel],
             "box_on_key_image": [round(v, 1) for v in box],
         })
+    rows.sort(key=lambda row: -row["volume_mm3"])
+    for number, row in enumerate(rows, start=1):
+        row["id"] = number
     return rows

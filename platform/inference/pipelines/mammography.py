@@ -11,7 +11,7 @@ STRIDE = 8
 
 
 def run(ctx: PipelineContext) -> PipelineOutput:
-    from inference.measurements.mammography import birads_category, decode_detections
+    from inference.measurements.mammography import InputResize, birads_category, decode_lesions
 
     image = ctx.image
     if image is None:
@@ -20,11 +20,10 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     source_h, source_w = pixels.shape
     prepared = resize_stack(pixels[None], INPUT_HEIGHT, INPUT_WIDTH)[:, None]
     outputs = ctx.infer(MODEL, {"image": prepared})
-    lesions = decode_detections(np.asarray(outputs["heatmap"]), np.asarray(outputs["box_size"]), stride=STRIDE,
-                                scale=(source_h / INPUT_HEIGHT, source_w / INPUT_WIDTH))
+    lesions = decode_lesions(np.asarray(outputs["heatmap"]), np.asarray(outputs["box_size"]), stride=STRIDE,
+                             resize=InputResize.stretch((source_h, source_w), (INPUT_HEIGHT, INPUT_WIDTH)))
     rows = [_lesion_dict(lesion) for lesion in lesions]
-    category = birads_category(lesions)
-    birads = category if isinstance(category, dict) else {"category": str(category[0]), "text": category[1]}
+    birads = birads_category(lesions)
     summary = (f"{len(rows)} suspicious region{'s' if len(rows) != 1 else ''}; BI-RADS-style category "
                f"{birads['category']}." if rows else f"No suspicious region; BI-RADS-style category {birads['category']}.")
     return PipelineOutput(result={
