@@ -406,6 +406,7 @@ regular resource exists, gets the same settings. */}}
 - {name: MIP_BILLING_ISSUER_NAME, value: {{ $c.billingIssuerName | quote }}}
 - {name: MIP_AUDIT_RETENTION_DAYS, value: {{ $c.auditRetentionDays | quote }}}
 - {name: MIP_CELERY_QUEUE, value: {{ (first .Values.workers).queue | quote }}}
+- {name: MIP_CELERY_URGENT_QUEUE, value: {{ printf "%s-urgent" (first .Values.workers).queue | quote }}}
 - {name: MIP_STATIC_ROOT, value: /app/static}
 {{- with $c.extraEnv }}
 {{ toYaml . }}
