@@ -188,6 +188,30 @@ def extract_files(
     return files
 
 
+def collect_files(
+    uploads: Iterable[tuple[str | None, bytes]],
+    *,
+    max_files: int = MAX_ZIP_MEMBERS,
+    max_total_bytes: int = MAX_ZIP_EXPANDED_BYTES,
+) -> list[tuple[str | None, bytes]]:
+    """Every file of a submission, whether it came as many files, one zip, or several zips and files mixed:
+    ``extract_files`` on each upload, then the same limits on the whole (``zip_too_large``, 413, beyond
+    ``max_files`` files or ``max_total_bytes`` bytes in all). The result goes to ``assemble_series``."""
+    files: list[tuple[str | None, bytes]] = []
+    total = 0
+    for name, data in uploads:
+        for member in extract_files(data, name, max_members=max_files, max_expanded_bytes=max_total_bytes):
+            files.append(member)
+            total += len(member[1])
+            if len(files) > max_files:
+                raise SeriesRejected("zip_too_large", f"The submission holds more than {max_files} files.")
+            if total > max_total_bytes:
+                raise SeriesRejected(
+                    "zip_too_large", f"The submission is larger than {max_total_bytes // (1024 * 1024)} MB in all."
+                )
+    return files
+
+
 def _check_expansion(expanded: int, compressed: int, max_expanded_bytes: int, max_ratio: float) -> None:
     if expanded > max_expanded_bytes:
         raise SeriesRejected(
