@@ -117,8 +117,9 @@ _READ_CHUNK = 1024 * 1024
 
 
 def is_zip(data: bytes) -> bool:
-    """True when ``data`` starts like a zip archive (a DICOM file starts with a 128-byte preamble instead)."""
-    return bytes(data[:4]) in _ZIP_MAGICS
+    """True when ``data`` starts like a zip archive and is not a DICOM file. A DICOM preamble is 128 free bytes and
+    may itself start with a zip signature (DICOM/zip polyglots exist); the "DICM" marker decides for DICOM."""
+    return bytes(data[:4]) in _ZIP_MAGICS and bytes(data[128:132]) != b"DICM"
 
 
 def extract_files(

@@ -411,6 +411,13 @@ def test_a_submission_over_the_overall_limits_is_refused():
     assert (error.code, error.http_status) == ("zip_too_large", 413)
 
 
+def test_a_dicom_file_whose_preamble_looks_like_a_zip_is_still_a_dicom_file():
+    name, data = chest_ct_phantom(slices=1).files[0]
+    polyglot = b"PK\x03\x04" + data[4:]
+    assert extract_files(polyglot, name) == [(name, polyglot)]
+    assert assemble_series(extract_files(polyglot, name)).geometry.slice_count == 1
+
+
 def test_a_file_that_is_not_a_zip_is_returned_as_it_is():
     name, data = chest_ct_phantom(slices=2).files[0]
     assert extract_files(data, name) == [(name, data)]
