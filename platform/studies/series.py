@@ -247,7 +247,7 @@ def _looks_like_dicom(content: bytes) -> bool:
 class SeriesGeometry:
     """Where the voxels are. Spacings in millimetres; ``pixel_spacing_mm`` is (between rows, between columns), as
     DICOM Pixel Spacing; ``slice_spacing_mm`` is measured from the positions (median distance between neighbouring
-    slices), not taken from Slice Thickness or Spacing Between Slices; ``orientation`` the six direction cosines
+    slices, the lower median), not taken from Slice Thickness or Spacing Between Slices; ``orientation`` the six direction cosines
     (row, column) of Image Orientation Patient; ``normal`` = row × column; ``origin_mm`` the Image Position Patient
     of the first slice. Geometry of a single projection image (no position) has None for what it lacks."""
 
@@ -297,15 +297,12 @@ class OrderedSeries:
     body_part_examined: str | None
     instances: tuple[OrderedInstance, ...]
     geometry: SeriesGeometry
+    cine: bool = False  # assembled as cine MR: volume() is 4-D even with a single phase
 
     @property
     def content_sha256(self) -> str:
         """SHA-256 over the sorted SHA-256s of the members: the same set of files is the same series."""
         return hashlib.sha256("\n".join(sorted(i.sha256 for i in self.instances)).encode("ascii")).hexdigest()
-
-    @property
-    def is_cine(self) -> bool:
-        return self.geometry.phases > 1
 
     def volume(self) -> np.ndarray:
         """Decode every instance into float32 modality units (Rescale Slope/Intercept or the Modality LUT applied:
@@ -316,7 +313,7 @@ class OrderedSeries:
         total = g.rows * g.columns * len(self.instances)
         if total > MAX_SERIES_VOXELS:
             raise SeriesRejected("image_too_large", "The series has too many voxels to process.")
-        if g.phases > 1:
+        if self.cine:
             out = np.empty((g.phases, g.slice_count, g.rows, g.columns), dtype=np.float32)
             for inst in self.instances:
                 out[inst.phase, inst.slice_index] = decode_modality_pixels(inst.data, g.rows, g.columns)
@@ -560,6 +557,7 @@ def assemble_series(
         body_part_examined=first.body_part,
         instances=tuple(instances),
         geometry=geometry,
+        cine=cine,
     )
 
 

@@ -201,6 +201,12 @@ def test_cine_series_is_grouped_by_location_and_ordered_by_trigger_time():
     assert np.array_equal(volume, phantom.image.astype(np.float32))
 
 
+def test_a_single_phase_cine_series_still_has_a_phase_axis():
+    phantom = small_cine(phases=1, slices=3)
+    series = assemble_series(phantom.files, cine=True)
+    assert series.cine and series.volume().shape == (1, 3, 96, 96)
+
+
 def test_cine_phases_fall_back_to_temporal_position_identifier():
     phantom = small_cine(phases=6, slices=4, timing="temporal_position")
     assert "TriggerTime" not in read_dataset(phantom.files[0][1])
