@@ -428,6 +428,7 @@ def _parse_slice(filename: str | None, data: bytes) -> _Slice:
         raise SeriesRejected(
             "unsupported_image", "Multi-frame DICOM files are not accepted in a series; send one file per slice."
         )
+    _check_native_pixel_length(ds, rows, columns)
     header = _dicom_header(ds)
     spacing = _floats(ds, "PixelSpacing", 2)
     if spacing is not None and not all(0.0 < v < 100.0 for v in spacing):
@@ -455,6 +456,23 @@ def _parse_slice(filename: str | None, data: bytes) -> _Slice:
         trigger_time=_float(ds, "TriggerTime"),
         temporal_position=temporal,
     )
+
+
+def _check_native_pixel_length(ds: Any, rows: int, columns: int) -> None:
+    """A file cut short in its pixel data still parses (pydicom keeps what is there); for uncompressed pixel data
+    the length is known, so refuse it now rather than when the worker decodes the volume. Compressed data is
+    checked by its decoder in ``volume()``."""
+    try:
+        tsuid = ds.file_meta.get("TransferSyntaxUID")
+        if tsuid is not None and tsuid.is_compressed:
+            return
+        bits = _int(ds, "BitsAllocated", 16) or 16
+        samples = _int(ds, "SamplesPerPixel", 1) or 1
+        present = len(ds.PixelData) if "PixelData" in ds else None
+    except Exception:  # noqa: BLE001 - leave it to the decoder
+        return
+    if present is not None and present < (rows * columns * samples * bits + 7) // 8:
+        raise SeriesRejected("truncated_dicom", "One of the DICOM files ends before its pixel data is complete.")
 
 
 # ---------------------------------------------------------------------------------------------------------------------

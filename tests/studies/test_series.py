@@ -360,6 +360,14 @@ def test_a_truncated_file_is_refused():
     assert error.code in {"truncated_dicom", "malformed_dicom", "no_pixel_data"}
 
 
+@pytest.mark.parametrize("cut", [2, 5000])
+def test_a_file_cut_short_in_its_pixel_data_is_refused_before_any_decoding(cut):
+    phantom = chest_ct_phantom(slices=3)
+    name, data = phantom.files[1]
+    error = refusal(phantom.files[:1] + [(name, data[:-cut])] + phantom.files[2:])
+    assert error.code == "truncated_dicom"
+
+
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
 def test_a_crafted_uid_is_refused_before_it_can_reach_an_object_key():
     phantom = chest_ct_phantom(slices=3)
