@@ -117,8 +117,9 @@ _READ_CHUNK = 1024 * 1024
 
 
 def is_zip(data: bytes) -> bool:
-    """True when ``data`` starts like a zip archive (a DICOM file starts with a 128-byte preamble instead)."""
-    return bytes(data[:4]) in _ZIP_MAGICS
+    """True when ``data`` starts like a zip archive and is not a DICOM file. A DICOM preamble is 128 free bytes and
+    may itself start with a zip signature (DICOM/zip polyglots exist); the "DICM" marker decides for DICOM."""
+    return bytes(data[:4]) in _ZIP_MAGICS and bytes(data[128:132]) != b"DICM"
 
 
 def extract_files(
@@ -188,6 +189,30 @@ def extract_files(
     return files
 
 
+def collect_files(
+    uploads: Iterable[tuple[str | None, bytes]],
+    *,
+    max_files: int = MAX_ZIP_MEMBERS,
+    max_total_bytes: int = MAX_ZIP_EXPANDED_BYTES,
+) -> list[tuple[str | None, bytes]]:
+    """Every file of a submission, whether it came as many files, one zip, or several zips and files mixed:
+    ``extract_files`` on each upload, then the same limits on the whole (``zip_too_large``, 413, beyond
+    ``max_files`` files or ``max_total_bytes`` bytes in all). The result goes to ``assemble_series``."""
+    files: list[tuple[str | None, bytes]] = []
+    total = 0
+    for name, data in uploads:
+        for member in extract_files(data, name, max_members=max_files, max_expanded_bytes=max_total_bytes):
+            files.append(member)
+            total += len(member[1])
+            if len(files) > max_files:
+                raise SeriesRejected("zip_too_large", f"The submission holds more than {max_files} files.")
+            if total > max_total_bytes:
+                raise SeriesRejected(
+                    "zip_too_large", f"The submission is larger than {max_total_bytes // (1024 * 1024)} MB in all."
+                )
+    return files
+
+
 def _check_expansion(expanded: int, compressed: int, max_expanded_bytes: int, max_ratio: float) -> None:
     if expanded > max_expanded_bytes:
         raise SeriesRejected(
@@ -222,7 +247,7 @@ def _looks_like_dicom(content: bytes) -> bool:
 class SeriesGeometry:
     """Where the voxels are. Spacings in millimetres; ``pixel_spacing_mm`` is (between rows, between columns), as
     DICOM Pixel Spacing; ``slice_spacing_mm`` is measured from the positions (median distance between neighbouring
-    slices), not taken from Slice Thickness or Spacing Between Slices; ``orientation`` the six direction cosines
+    slices, the lower median), not taken from Slice Thickness or Spacing Between Slices; ``orientation`` the six direction cosines
     (row, column) of Image Orientation Patient; ``normal`` = row × column; ``origin_mm`` the Image Position Patient
     of the first slice. Geometry of a single projection image (no position) has None for what it lacks."""
 
@@ -272,15 +297,12 @@ class OrderedSeries:
     body_part_examined: str | None
     instances: tuple[OrderedInstance, ...]
     geometry: SeriesGeometry
+    cine: bool = False  # assembled as cine MR: volume() is 4-D even with a single phase
 
     @property
     def content_sha256(self) -> str:
         """SHA-256 over the sorted SHA-256s of the members: the same set of files is the same series."""
         return hashlib.sha256("\n".join(sorted(i.sha256 for i in self.instances)).encode("ascii")).hexdigest()
-
-    @property
-    def is_cine(self) -> bool:
-        return self.geometry.phases > 1
 
     def volume(self) -> np.ndarray:
         """Decode every instance into float32 modality units (Rescale Slope/Intercept or the Modality LUT applied:
@@ -291,7 +313,7 @@ class OrderedSeries:
         total = g.rows * g.columns * len(self.instances)
         if total > MAX_SERIES_VOXELS:
             raise SeriesRejected("image_too_large", "The series has too many voxels to process.")
-        if g.phases > 1:
+        if self.cine:
             out = np.empty((g.phases, g.slice_count, g.rows, g.columns), dtype=np.float32)
             for inst in self.instances:
                 out[inst.phase, inst.slice_index] = decode_modality_pixels(inst.data, g.rows, g.columns)
@@ -406,6 +428,7 @@ def _parse_slice(filename: str | None, data: bytes) -> _Slice:
         raise SeriesRejected(
             "unsupported_image", "Multi-frame DICOM files are not accepted in a series; send one file per slice."
         )
+    _check_native_pixel_length(ds, rows, columns)
     header = _dicom_header(ds)
     spacing = _floats(ds, "PixelSpacing", 2)
     if spacing is not None and not all(0.0 < v < 100.0 for v in spacing):
@@ -433,6 +456,23 @@ def _parse_slice(filename: str | None, data: bytes) -> _Slice:
         trigger_time=_float(ds, "TriggerTime"),
         temporal_position=temporal,
     )
+
+
+def _check_native_pixel_length(ds: Any, rows: int, columns: int) -> None:
+    """A file cut short in its pixel data still parses (pydicom keeps what is there); for uncompressed pixel data
+    the length is known, so refuse it now rather than when the worker decodes the volume. Compressed data is
+    checked by its decoder in ``volume()``."""
+    try:
+        tsuid = ds.file_meta.get("TransferSyntaxUID")
+        if tsuid is not None and tsuid.is_compressed:
+            return
+        bits = _int(ds, "BitsAllocated", 16) or 16
+        samples = _int(ds, "SamplesPerPixel", 1) or 1
+        present = len(ds.PixelData) if "PixelData" in ds else None
+    except Exception:  # noqa: BLE001 - leave it to the decoder
+        return
+    if present is not None and present < (rows * columns * samples * bits + 7) // 8:
+        raise SeriesRejected("truncated_dicom", "One of the DICOM files ends before its pixel data is complete.")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -535,6 +575,7 @@ def assemble_series(
         body_part_examined=first.body_part,
         instances=tuple(instances),
         geometry=geometry,
+        cine=cine,
     )
 
 

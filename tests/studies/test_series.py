@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydicom.uid import JPEG2000Lossless, RLELossless, generate_uid
 
 from studies.imaging import ImageRejected
@@ -18,6 +20,7 @@ from studies.series import (
     SERIES_CODES,
     SeriesRejected,
     assemble_series,
+    collect_files,
     extract_files,
 )
 from tests.factories.dicom_series import (
@@ -65,6 +68,25 @@ def test_slices_are_ordered_by_position_whatever_the_file_names_and_instance_num
     assert sop_order(series) == phantom.sop_uids
     assert np.array_equal(series.volume(), phantom.hu)
     assert [i.location_mm for i in series.instances] == pytest.approx([k * 1.5 for k in range(24)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    permutation_seed=st.integers(0, 2 ** 32 - 1),
+    tilt=st.tuples(st.floats(-60, 60), st.floats(-60, 60)),
+    flip=st.booleans(),
+    spacing=st.sampled_from([0.5, 1.0, 1.25, 3.0, 5.0]),
+)
+def test_any_file_order_at_any_orientation_gives_the_anatomical_order(permutation_seed, tilt, flip, spacing):
+    orientation = list(oblique_orientation(*tilt))
+    if flip:  # column direction reversed: the normal, and so the anatomical order, reverses in patient space
+        orientation[3:] = [-v for v in orientation[3:]]
+    phantom = chest_ct_phantom(slices=6, rows=8, columns=8, slice_spacing=spacing, orientation=tuple(orientation),
+                               shuffle=False)
+    files = [phantom.files[i] for i in np.random.default_rng(permutation_seed).permutation(6)]
+    series = assemble_series(files)
+    assert sop_order(series) == phantom.sop_uids
+    assert series.geometry.slice_spacing_mm == pytest.approx(spacing, abs=1e-4)
 
 
 def test_the_order_of_the_files_given_does_not_change_the_series():
@@ -177,6 +199,12 @@ def test_cine_series_is_grouped_by_location_and_ordered_by_trigger_time():
     volume = series.volume()
     assert volume.shape == (10, 6, 128, 128)
     assert np.array_equal(volume, phantom.image.astype(np.float32))
+
+
+def test_a_single_phase_cine_series_still_has_a_phase_axis():
+    phantom = small_cine(phases=1, slices=3)
+    series = assemble_series(phantom.files, cine=True)
+    assert series.cine and series.volume().shape == (1, 3, 96, 96)
 
 
 def test_cine_phases_fall_back_to_temporal_position_identifier():
@@ -332,6 +360,14 @@ def test_a_truncated_file_is_refused():
     assert error.code in {"truncated_dicom", "malformed_dicom", "no_pixel_data"}
 
 
+@pytest.mark.parametrize("cut", [2, 5000])
+def test_a_file_cut_short_in_its_pixel_data_is_refused_before_any_decoding(cut):
+    phantom = chest_ct_phantom(slices=3)
+    name, data = phantom.files[1]
+    error = refusal(phantom.files[:1] + [(name, data[:-cut])] + phantom.files[2:])
+    assert error.code == "truncated_dicom"
+
+
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
 def test_a_crafted_uid_is_refused_before_it_can_reach_an_object_key():
     phantom = chest_ct_phantom(slices=3)
@@ -369,6 +405,31 @@ def test_a_noisy_ct_zips_like_a_real_one_and_round_trips_exactly():
     assert sum(len(b) for _, b in phantom.files) / len(archive) < 10
     series = assemble_series(extract_files(archive, "noisy.zip"))
     assert np.array_equal(series.volume(), phantom.hu)
+
+
+def test_a_submission_of_zips_and_loose_files_is_collected_into_one_series():
+    phantom = chest_ct_phantom(slices=9)
+    uploads = [("part1.zip", zip_files(phantom.files[:4])), *phantom.files[4:6],
+               ("part2.zip", zip_files(phantom.files[6:]))]
+    files = collect_files(uploads)
+    assert sorted(files) == sorted(phantom.files)
+    assert sop_order(assemble_series(files)) == phantom.sop_uids
+
+
+def test_a_submission_over_the_overall_limits_is_refused():
+    phantom = chest_ct_phantom(slices=6)
+    uploads = [("a.zip", zip_files(phantom.files[:3])), ("b.zip", zip_files(phantom.files[3:]))]
+    assert pytest.raises(SeriesRejected, collect_files, uploads, max_files=5).value.code == "zip_too_large"
+    size = sum(len(b) for _, b in phantom.files)
+    error = pytest.raises(SeriesRejected, collect_files, phantom.files, max_total_bytes=size - 1).value
+    assert (error.code, error.http_status) == ("zip_too_large", 413)
+
+
+def test_a_dicom_file_whose_preamble_looks_like_a_zip_is_still_a_dicom_file():
+    name, data = chest_ct_phantom(slices=1).files[0]
+    polyglot = b"PK\x03\x04" + data[4:]
+    assert extract_files(polyglot, name) == [(name, polyglot)]
+    assert assemble_series(extract_files(polyglot, name)).geometry.slice_count == 1
 
 
 def test_a_file_that_is_not_a_zip_is_returned_as_it_is():
