@@ -123,14 +123,11 @@ def assessment_submit_files(
                                  priority=priority, submitted_by_user=submitted_by_user,
                                  submitted_by_api_key=submitted_by_api_key)
 
-    from studies.series import SeriesRejected, assemble_series, extract_files
+    from studies.series import SeriesRejected, assemble_series, collect_files
     from studies.services import series_ingest
 
     try:
-        expanded: list[tuple[str | None, bytes]] = []
-        for name, data in files:
-            expanded.extend(extract_files(data, name))
-        ordered = assemble_series(expanded, min_slices=assessment_model.min_slices, cine=assessment_model.cine)
+        ordered = assemble_series(collect_files(files), min_slices=assessment_model.min_slices, cine=assessment_model.cine)
     except SeriesRejected as exc:
         raise SubmissionRejected(exc.code, exc.message, exc.http_status) from None
     modality = (ordered.modality or "").upper()
