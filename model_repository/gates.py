@@ -1,0 +1,90 @@
+"""Accuracy-gate metrics of an INT8 version against its FP32 base, one per kind of output.
+
+Every function returns a JSON-serialisable dict with the figures, the ``threshold`` and ``passed``; the model
+builders pick the metric that fits their output (``builders/<model>.gate_metrics``) and the card records it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def top1_agreement(reference: np.ndarray, candidate: np.ndarray, *, threshold: float) -> dict:
+    """Classification: share of items whose arg-max class is the same (``reference``/``candidate`` [N, K])."""
+    ref, cand = np.argmax(reference, axis=1), np.argmax(candidate, axis=1)
+    agreement = float(np.mean(ref == cand))
+    p_ref = _softmax(reference)
+    p_cand = _softmax(candidate)
+    return {"metric": "top-1 agreement", "top1_agreement": round(agreement, 4),
+            "max_abs_probability_diff": round(float(np.abs(p_ref - p_cand).max()), 4),
+            "n_heldout": int(len(ref)), "threshold": threshold, "passed": bool(agreement >= threshold)}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient of two boolean masks (1.0 when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def mask_dice(reference: np.ndarray, candidate: np.ndarray, *, threshold: float, n: int) -> dict:
+    """Binary segmentation: Dice of the pooled FP32 and INT8 masks, and the worst single item's Dice."""
+    per_item = [dice(r, c) for r, c in zip(reference, candidate)]
+    pooled = dice(reference, candidate)
+    return {"metric": "Dice between FP32 and INT8 masks", "dice": round(pooled, 4),
+            "min_item_dice": round(float(min(per_item)), 4), "foreground_fraction": round(float(reference.mean()), 4),
+            "n_heldout": n, "threshold": threshold, "passed": bool(pooled >= threshold)}
+
+
+def multiclass_dice(reference: np.ndarray, candidate: np.ndarray, classes: dict[int, str], *, threshold: float,
+                    n: int) -> dict:
+    """Multi-class segmentation (label maps): Dice per foreground class; the gate is on their mean."""
+    per_class = {name: round(dice(reference == k, candidate == k), 4) for k, name in classes.items()}
+    mean = float(np.mean(list(per_class.values())))
+    return {"metric": "mean foreground-class Dice between FP32 and INT8 label maps", "mean_dice": round(mean, 4),
+            "dice_per_class": per_class, "n_heldout": n, "threshold": threshold, "passed": bool(mean >= threshold)}
+
+
+def max_probability_difference(reference: np.ndarray, candidate: np.ndarray, *, threshold: float) -> dict:
+    """Probabilities: the largest |INT8 - FP32| (and the mean), over every held-out item."""
+    diff = np.abs(np.asarray(candidate, np.float64) - np.asarray(reference, np.float64))
+    return {"metric": "max |INT8 - FP32| probability", "max_abs_diff": round(float(diff.max()), 4),
+            "mean_abs_diff": round(float(diff.mean()), 4), "n_heldout": int(diff.size), "threshold": threshold,
+            "passed": bool(diff.max() <= threshold)}
+
+
+def heatmap_peaks(heatmap: np.ndarray, min_value: float = 0.5) -> list[tuple[int, int]]:
+    """Local maxima (3x3) of a 2-D heatmap at or above ``min_value``, as (row, column)."""
+    h = np.asarray(heatmap, np.float64)
+    padded = np.pad(h, 1, constant_values=-np.inf)
+    neighbours = np.stack([padded[1 + dy:1 + dy + h.shape[0], 1 + dx:1 + dx + h.shape[1]]
+                           for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+    peaks = (h >= min_value) & (h >= neighbours.max(axis=0))
+    return [tuple(map(int, p)) for p in np.argwhere(peaks)]
+
+
+def peak_agreement(reference: np.ndarray, candidate: np.ndarray, *, threshold: float, min_value: float = 0.5,
+                   tolerance: int = 1) -> dict:
+    """Detection heatmaps [N, H, W]: every FP32 peak must have an INT8 peak within ``tolerance`` cells and back.
+
+    The figure is the share of matched peaks over both directions (1.0 when neither has a peak anywhere).
+    """
+    matched = total = 0
+    for ref, cand in zip(reference, candidate):
+        ref_peaks, cand_peaks = heatmap_peaks(ref, min_value), heatmap_peaks(cand, min_value)
+        for mine, theirs in ((ref_peaks, cand_peaks), (cand_peaks, ref_peaks)):
+            for p in mine:
+                total += 1
+                matched += any(max(abs(p[0] - q[0]), abs(p[1] - q[1])) <= tolerance for q in theirs)
+    agreement = 1.0 if total == 0 else matched / total
+    diff = np.abs(np.asarray(candidate, np.float64) - np.asarray(reference, np.float64))
+    return {"metric": f"heatmap peak agreement (peaks >= {min_value}, within {tolerance} cell)",
+            "peak_agreement": round(agreement, 4), "n_peaks": int(total), "max_abs_heatmap_diff":
+            round(float(diff.max()), 4), "n_heldout": int(len(reference)), "threshold": threshold,
+            "passed": bool(agreement >= threshold)}
