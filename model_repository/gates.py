@@ -60,18 +60,24 @@ def max_probability_difference(reference: np.ndarray, candidate: np.ndarray, *, 
 
 
 def heatmap_peaks(heatmap: np.ndarray, min_value: float = 0.5) -> list[tuple[int, int]]:
-    """Local maxima (3x3) of a 2-D heatmap at or above ``min_value``, as (row, column)."""
+    """Detections of a 2-D heatmap: the (row, column) of each 8-connected region at or above ``min_value``.
+
+    The position is the region's probability-weighted centroid, rounded: a lesion often shows as a plateau of
+    saturated cells, where a strict local maximum would be decided by rounding noise.
+    """
+    from scipy import ndimage
+
     h = np.asarray(heatmap, np.float64)
-    padded = np.pad(h, 1, constant_values=-np.inf)
-    neighbours = np.stack([padded[1 + dy:1 + dy + h.shape[0], 1 + dx:1 + dx + h.shape[1]]
-                           for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
-    peaks = (h >= min_value) & (h >= neighbours.max(axis=0))
-    return [tuple(map(int, p)) for p in np.argwhere(peaks)]
+    labels, count = ndimage.label(h >= min_value, structure=np.ones((3, 3)))
+    if count == 0:
+        return []
+    centres = ndimage.center_of_mass(h, labels, range(1, count + 1))
+    return [(int(round(r)), int(round(c))) for r, c in centres]
 
 
 def peak_agreement(reference: np.ndarray, candidate: np.ndarray, *, threshold: float, min_value: float = 0.5,
                    tolerance: int = 1) -> dict:
-    """Detection heatmaps [N, H, W]: every FP32 peak must have an INT8 peak within ``tolerance`` cells and back.
+    """Detection heatmaps [N, H, W]: every FP32 detection must have an INT8 one within ``tolerance`` cells and back.
 
     The figure is the share of matched peaks over both directions (1.0 when neither has a peak anywhere).
     """

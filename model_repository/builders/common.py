@@ -248,3 +248,21 @@ def scale_percentile(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, np.float32)
     lo, hi = np.percentile(image, [1.0, 99.0])
     return np.clip((image - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def basic_block(net: Net, x: T, out_ch: int, stride: int, n_signal: int) -> T:
+    """ResNet basic block carrying ``n_signal`` signal channels unchanged (identity shortcut; the branch's rows
+    are zero), or, in a down-sampling block, through the residual branch as a 3x3 binomial average (the
+    projection shortcut's signal rows are zero), so the signals are averaged, not aliased, at every stride."""
+    if stride == 1 and x.channels == out_ch:
+        h = net.conv(x, out_ch, 3, Rows(n_signal))
+        h = net.conv(h, out_ch, 3, Rows(n_signal), act=False)
+        return net.add(h, x)
+    rows_a, rows_b = Rows(n_signal), Rows(n_signal)
+    for i in range(n_signal):
+        rows_a.add(i, i, binomial(3))
+        rows_b.add(i, i, delta(3))
+    h = net.conv(x, out_ch, 3, rows_a, stride=stride)
+    h = net.conv(h, out_ch, 3, rows_b, act=False)
+    shortcut = net.conv(x, out_ch, 1, Rows(n_signal), stride=stride, act=False)
+    return net.add(h, shortcut)

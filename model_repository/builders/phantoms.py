@@ -227,10 +227,13 @@ def cardiac_mr(rng: np.random.Generator, size: int = 192, lv_radius: float | Non
     wall = rng.uniform(6, 9) * s
     lvy, lvx = cy + rng.uniform(-5, 5) * s, cx + 10 * s + rng.uniform(-5, 5) * s
     dist = np.sqrt((yy - lvy) ** 2 + (xx - lvx) ** 2)
-    # RV: a crescent on the patient's right (image left) of the LV, bright blood, thin wall.
-    rv_outer = _ellipse(yy, xx, lvy, lvx - (r + wall) * 0.9, (r + wall) * 1.2, (r + wall) * 0.9)
-    rv = rv_outer & (dist > r + wall + 2 * s)
-    img[rv_outer & (dist > r + wall)] = 0.3
+    # RV: a crescent (annulus sector, 5-8 px thick whatever the LV size) on the patient's right (image left)
+    # of the LV, bright blood, behind a 2 px septal gap beyond the LV wall.
+    thick = rng.uniform(5, 8) * s
+    inner = r + wall + 2 * s
+    crescent = (dist > inner) & (dist <= inner + thick) & (xx < lvx - 0.2 * (r + wall)) & \
+        (np.abs(yy - lvy) < 1.1 * (r + wall))
+    rv = crescent
     img[rv] = rng.uniform(0.8, 0.95)
     labels[rv] = 3
     myo = (dist <= r + wall) & (dist > r)
@@ -257,6 +260,15 @@ def cardiac_frames(rng: np.random.Generator, count: int, size: int = 192) -> tup
     return np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])
 
 
+def _smooth_field(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+    """Smooth random field: N(0, 1) values on a grid of ``cell`` px spacing, bilinearly interpolated."""
+    gy, gx = height // cell + 2, width // cell + 2
+    coarse = rng.normal(0, 1, (gy, gx))
+    rows = np.stack([np.interp(np.arange(width) / cell, np.arange(gx), r) for r in coarse])
+    return np.stack([np.interp(np.arange(height) / cell, np.arange(gy), c) for c in rows.T], axis=1).astype(
+        np.float32)
+
+
 def mammogram(rng: np.random.Generator, n_lesions: int = 1, height: int = 1024,
               width: int = 832) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
     """A synthetic mammogram (breast on the image left, chest wall at x = 0), scaled to [0, 1], and lesion boxes.
@@ -270,11 +282,9 @@ def mammogram(rng: np.random.Generator, n_lesions: int = 1, height: int = 1024,
     breast = ((xx / (width * rng.uniform(0.7, 0.85))) ** 2 + ((yy - cy) / (height * rng.uniform(0.4, 0.48))) ** 2
               <= 1.0)
     img[breast] = rng.uniform(0.25, 0.35)
-    # Fibroglandular tissue: smooth random patches inside the breast (low-frequency noise, thresholded softly).
-    coarse = rng.normal(0, 1, (height // 32 + 2, width // 32 + 2)).astype(np.float32)
-    field_ = np.kron(coarse, np.ones((32, 32), np.float32))[:height, :width]
-    field_ = _blur(field_, 12)
-    glandular = np.clip((field_ - 0.1) * 1.5, 0, 1) * breast * (xx < width * 0.6)
+    # Fibroglandular tissue: smooth, large-scale random patches inside the breast (a coarse random grid with
+    # 128 px spacing, bilinearly interpolated), towards the nipple side less.
+    glandular = np.clip(_smooth_field(rng, height, width, 128) * 1.2, 0, 1) * breast * (xx < width * 0.6)
     img += glandular * rng.uniform(0.15, 0.3)
     boxes = []
     for _ in range(n_lesions):
