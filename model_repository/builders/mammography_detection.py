@@ -156,7 +156,8 @@ CARD = {
                 {"name": "box_size", "shape": [1, 2, HEIGHT // STRIDE, WIDTH // STRIDE], "dtype": "float32",
                  "meaning": "lesion (height, width) in input pixels, read at the peak cell; the box is centred on "
                             "the cell centre (8j + 4, 8i + 4)"}],
-    "gate_metric": f"heatmap peak agreement (lesions >= 0.5, within 1 cell, both ways) >= {GATE_MIN_AGREEMENT}",
+    "gate_metric": "heatmap detection agreement (lesions >= 0.5 matched by >= 0.3 within 1 cell, both ways) "
+                   f">= {GATE_MIN_AGREEMENT}",
     "weights": "hand-set demo weights (signal channels: dense window, averaged down-sampling, per-level "
                "centre-surround blob detectors in the FPN output convolutions) plus seeded random filler "
                "channels; not trained",
