@@ -1,10 +1,11 @@
 """Build the platform's models into the OpenVINO Model Server repository layout.
 
-    python -m model_repository.build_models [--variant full|small] [--output-dir DIR]
+    python -m model_repository.build_models [--variant full|small] [--models a,b] [--output-dir DIR]
         [--only fp32|int8] [--fp32-version 1] [--int8-version 2] [--gate-threshold-months 0.5] [--streams 1]
 
-builds ``DIR/bone_age/1`` (FP32) and ``DIR/bone_age/2`` (INT8, NNCF post-training quantization of version 1,
-accepted only if it passes the accuracy gate against FP32, see ``model_repository/quantize.py``), each with
+builds, for every model of the catalogue (``model_repository/catalogue.py``; ``--models`` picks some),
+``DIR/<model>/1`` (FP32) and ``DIR/<model>/2`` (INT8, NNCF post-training quantization of version 1, accepted
+only if it passes the model's accuracy gate against FP32, see ``model_repository/quantize.py``), each with
 model.xml + model.bin + model_card.json, and writes ``DIR/config.json`` (OVMS ``model_config_list``; other
 models' entries are kept) serving exactly the versions in use. Every version is built in a temporary directory
 and renamed into place only when complete (and, for INT8, gated): a failed build leaves the repository as it was
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import openvino as ov
 
+from model_repository import catalogue
 from model_repository.builders import bone_age
 from model_repository.cards import file_checksums, sha256_file  # noqa: F401 - sha256_file re-exported
 
@@ -36,7 +38,7 @@ DEFAULT_STREAMS = 1  # latency: one stream, all cores on one request
 
 
 def plugin_config(streams: int = DEFAULT_STREAMS) -> dict:
-    """What OVMS gets in ``plugin_config`` for bone_age (per model, so it applies to the FP32 and INT8 versions).
+    """What OVMS gets in ``plugin_config`` for every model (per model, so it applies to FP32 and INT8 versions).
 
     ``INFERENCE_PRECISION_HINT`` f32: CPUs with bf16 (AVX512-BF16/AMX) would otherwise silently run the FP32
     version's floating-point ops in bf16 and the server's answers would stop matching raw FP32 OpenVINO. The hint
@@ -86,7 +88,15 @@ def _bone_age_card(version: int, variant: str, seed: int, xml: Path, bin_: Path,
                 "dtype": "float32",
                 "units": "months",
                 "range": [0.0, bone_age.MAX_MONTHS],
-            }
+            },
+            {
+                "name": bone_age.ATTENTION_NAME,
+                "shape": [1, 1, bone_age.ATTENTION_SIZE, bone_age.ATTENTION_SIZE],
+                "dtype": "float32",
+                "range": [0.0, 1.0],
+                "meaning": "class-activation map of the last convolution stage (each 32x32-pixel cell of the "
+                           "512x512 input), channels weighted by |d logit / d pooled feature|, min-max scaled",
+            },
         ],
         "precision": "FP32",
         "variant": variant,
@@ -133,15 +143,16 @@ def write_config(output_dir: Path, models: Mapping[str, list[int]] | None = None
     """Create or refresh ``output_dir/config.json`` so OVMS serves exactly the versions in use.
 
     ``models`` maps a model name to its versions in use (the registry passes its list); each entry gets
-    ``model_version_policy`` ``{"specific": {"versions": [...]}}``. Default: ``bone_age`` with every version built
-    under ``output_dir``. ``plugin_config`` defaults to ``PLUGIN_CONFIG``. Entries for other models already in the
+    ``model_version_policy`` ``{"specific": {"versions": [...]}}``. Default: every catalogue model with the
+    versions built under ``output_dir`` (``bone_age`` version 1 when none is built yet). ``plugin_config`` defaults to ``PLUGIN_CONFIG``. Entries for other models already in the
     file are kept; ``base_path`` is relative to the config's directory (OVMS resolves it against the file).
     Returns the config path. Raises ValueError if an existing config.json is not valid JSON or a model has no
     version in use.
     """
     output_dir = Path(output_dir)
     if models is None:
-        models = {MODEL_NAME: versions_on_disk(output_dir) or [1]}
+        models = {name: versions for name in catalogue.MODEL_NAMES
+                  if (versions := versions_on_disk(output_dir, name))} or {MODEL_NAME: [1]}
     config_path = output_dir / "config.json"
     config: dict = {"model_config_list": []}
     if config_path.exists():
@@ -223,46 +234,134 @@ def build_bone_age(output_dir: Path, version: int = 1, variant: str = "full", se
     return version_dir
 
 
+def _catalogue_card(name: str, version: int, variant: str, seed: int, version_dir: Path,
+                    calibration: dict | None) -> dict:
+    module = catalogue.builder(name)
+    card = {
+        "name": name,
+        "version": version,
+        **{k: module.CARD[k] for k in ("task", "modality", "inputs", "outputs")},
+        "precision": "FP32",
+        "variant": variant,
+        "architecture": module.CARD["architecture"],
+        "demo": True,
+        "intended_use": "Hand-set demo weights, not trained, for integration testing and benchmarking: demo, not "
+                        "for diagnostic use. Outputs follow simple image content on synthetic phantoms and carry "
+                        "no clinical meaning.",
+        "weights": module.CARD["weights"],
+        "gate_metric": module.CARD["gate_metric"],
+        "files": file_checksums(version_dir),
+        "build": {
+            "builder": "model_repository.build_models",
+            "seed": seed,
+            "variant_params": module.variant_params(variant),
+            "openvino_version": ov.get_version(),
+            "built_at_unix": int(time.time()),
+        },
+    }
+    if calibration is not None:
+        card["calibration"] = calibration
+    return card
+
+
+def build_model(name: str, output_dir: Path, version: int = 1, variant: str = "full", seed: int = DEFAULT_SEED,
+                *, update_config: bool = True) -> Path:
+    """Build the FP32 demo model ``name`` (any catalogue model) into ``output_dir/<name>/<version>/``.
+
+    As ``build_bone_age`` (which it calls for bone_age): written to a temporary directory and renamed into
+    place, with its model card. Returns the version directory. Raises ValueError for a non-positive version,
+    an unknown variant or model.
+    """
+    if name == catalogue.BONE_AGE:
+        return build_bone_age(output_dir, version, variant, seed, update_config=update_config)
+    if name not in catalogue.BUILDERS:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(catalogue.MODEL_NAMES)}")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    module = catalogue.builder(name)
+    if variant not in module.VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(module.VARIANTS)}")
+    output_dir = Path(output_dir)
+    staged = staging_dir(output_dir, name, version)
+    try:
+        if hasattr(module, "make_model_calibrated"):
+            model, calibration = module.make_model_calibrated(variant=variant, seed=seed)
+        else:
+            model, calibration = module.make_model(variant=variant, seed=seed), None
+        model.set_rt_info(variant, ["model_info", "variant"])
+        model.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
+        ov.save_model(model, staged / "model.xml", compress_to_fp16=False)
+        _atomic_write_json(staged / "model_card.json",
+                           _catalogue_card(name, version, variant, seed, staged, calibration))
+        version_dir = move_into_place(staged, output_dir / name / str(version))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    if update_config:
+        write_config(output_dir)
+    return version_dir
+
+
+def _gate_summary(gate: dict) -> str:
+    if "mad_months" in gate:
+        return (f"MAD {gate['mad_months']:.3f} months (max {gate['max_abs_months']:.3f}, "
+                f"p95 {gate['p95_abs_months']:.3f}, n={gate['n_heldout']}, threshold {gate['threshold_months']})")
+    figures = ", ".join(f"{k} {v}" for k, v in gate.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "threshold")
+    return f"{gate.get('metric', 'gate')}: {figures} (threshold {gate.get('threshold')})"
+
+
 def main(argv: list[str] | None = None) -> int:
     from model_repository import quantize
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", choices=sorted(bone_age.VARIANTS), default="full")
+    parser.add_argument("--variant", choices=list(catalogue.VARIANTS), default="full")
+    parser.add_argument("--models", help="comma-separated model names (default: every model: "
+                                         + ",".join(catalogue.MODEL_NAMES) + ")")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--only", choices=["fp32", "int8"], help="build one version (default: both)")
     parser.add_argument("--fp32-version", "--version", dest="fp32_version", type=int, default=1)
     parser.add_argument("--int8-version", type=int, default=2)
     parser.add_argument("--gate-threshold-months", type=float, default=quantize.GATE_THRESHOLD_MONTHS,
-                        help="INT8 accuracy gate: max mean |INT8 - FP32| on the held-out set, months")
+                        help="bone_age INT8 accuracy gate: max mean |INT8 - FP32| on the held-out set, months")
     parser.add_argument("--streams", type=int, default=DEFAULT_STREAMS, help="NUM_STREAMS in plugin_config")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
-    config = plugin_config(args.streams)
-    timings = {}
-    fp32_dir = args.output_dir / MODEL_NAME / str(args.fp32_version)
     try:
-        if args.only in (None, "fp32"):
-            started = time.perf_counter()
-            build_bone_age(args.output_dir, version=args.fp32_version, variant=args.variant, seed=args.seed,
-                           update_config=False)
-            timings["fp32"] = time.perf_counter() - started
-            print(f"built {MODEL_NAME} FP32 ({args.variant}) -> {fp32_dir} in {timings['fp32']:.1f}s")
-        if args.only in (None, "int8"):
-            started = time.perf_counter()
-            int8_dir = quantize.build_bone_age_int8(
-                fp32_dir, args.output_dir, args.int8_version, threshold_months=args.gate_threshold_months,
-                seed=args.seed)
-            timings["int8"] = time.perf_counter() - started
-            gate = json.loads((int8_dir / "model_card.json").read_text())["gate"]
-            print(f"built {MODEL_NAME} INT8 ({args.variant}) -> {int8_dir} in {timings['int8']:.1f}s; gate passed: "
-                  f"MAD {gate['mad_months']:.3f} months (max {gate['max_abs_months']:.3f}, "
-                  f"p95 {gate['p95_abs_months']:.3f}, n={gate['n_heldout']}, threshold {gate['threshold_months']})")
-    except quantize.QuantizationGateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    in_use = [v for v in (args.fp32_version, args.int8_version) if v in versions_on_disk(args.output_dir)]
-    path = write_config(args.output_dir, {MODEL_NAME: in_use}, plugin_config=config)
-    print(f"wrote {path}: {MODEL_NAME} versions {in_use}")
+        names = catalogue.parse_models(args.models)
+    except ValueError as exc:
+        parser.error(str(exc))
+    config = plugin_config(args.streams)
+    in_use: dict[str, list[int]] = {}
+    for name in names:
+        fp32_dir = args.output_dir / name / str(args.fp32_version)
+        try:
+            if args.only in (None, "fp32"):
+                started = time.perf_counter()
+                build_model(name, args.output_dir, version=args.fp32_version, variant=args.variant, seed=args.seed,
+                            update_config=False)
+                print(f"built {name} FP32 ({args.variant}) -> {fp32_dir} in {time.perf_counter() - started:.1f}s")
+            if args.only in (None, "int8"):
+                started = time.perf_counter()
+                if name == catalogue.BONE_AGE:
+                    int8_dir = quantize.build_bone_age_int8(
+                        fp32_dir, args.output_dir, args.int8_version, threshold_months=args.gate_threshold_months,
+                        seed=args.seed)
+                else:
+                    int8_dir = quantize.build_int8(name, fp32_dir, args.output_dir, args.int8_version,
+                                                   seed=args.seed)
+                gate = json.loads((int8_dir / "model_card.json").read_text())["gate"]
+                print(f"built {name} INT8 ({args.variant}) -> {int8_dir} in {time.perf_counter() - started:.1f}s; "
+                      f"gate passed: {_gate_summary(gate)}")
+        except quantize.QuantizationGateError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        in_use[name] = [v for v in (args.fp32_version, args.int8_version)
+                        if v in versions_on_disk(args.output_dir, name)]
+    in_use = {name: versions for name, versions in in_use.items() if versions}
+    if in_use:
+        path = write_config(args.output_dir, in_use, plugin_config=config)
+        for name, versions in in_use.items():
+            print(f"wrote {path}: {name} versions {versions}")
     return 0
 
 

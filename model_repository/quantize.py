@@ -199,3 +199,149 @@ def build_bone_age_int8(fp32_version_dir: Path, output_dir: Path, version: int =
     if update_config:
         build_models.write_config(output_dir)
     return version_dir
+
+
+# --- The catalogue models (everything but bone_age) ------------------------------------------------------------
+
+# INT8 calibration and gate held-out requests per model (seeded synthetic phantoms, disjoint streams).
+CATALOGUE_CALIBRATION_ITEMS = 12
+CATALOGUE_HELDOUT_ITEMS = 12
+
+
+def catalogue_calibration_items(name: str, seed: int = build_models.DEFAULT_SEED,
+                                count: int = CATALOGUE_CALIBRATION_ITEMS) -> list[dict[str, np.ndarray]]:
+    """Deterministic INT8 calibration requests of catalogue model ``name`` (``synthetic_inputs`` of its builder)."""
+    from model_repository import catalogue
+
+    return catalogue.builder(name).synthetic_inputs(np.random.default_rng(seed + CALIBRATION_SEED_OFFSET), count)
+
+
+def catalogue_heldout_items(name: str, seed: int = build_models.DEFAULT_SEED,
+                            count: int = CATALOGUE_HELDOUT_ITEMS) -> list[dict[str, np.ndarray]]:
+    """Deterministic held-out requests of catalogue model ``name`` (a seed stream disjoint from calibration)."""
+    from model_repository import catalogue
+
+    return catalogue.builder(name).synthetic_inputs(np.random.default_rng(seed + HELDOUT_SEED_OFFSET), count)
+
+
+def _run_items(compiled: ov.CompiledModel, items: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    request = compiled.create_infer_request()
+    outputs = []
+    for item in items:
+        result = request.infer(item)
+        outputs.append({port.get_any_name(): np.array(value) for port, value in result.items()})
+    return outputs
+
+
+def evaluate_catalogue_gate(name: str, fp32_xml: Path, int8_model: ov.Model | Path,
+                            heldout: list[dict[str, np.ndarray]], core: ov.Core | None = None) -> dict:
+    """Gate figures of INT8 against FP32 for catalogue model ``name`` over ``heldout`` requests.
+
+    The metric is the builder's ``gate_metrics`` (top-1 agreement, Dice, probability difference or peak
+    agreement). FP32 runs with the f32 precision hint (the reference); INT8 with the CPU plugin's defaults and
+    with the served f32 hint: the figures reported are the served ones, and the gate passes only if both pass.
+    """
+    from model_repository import catalogue
+
+    module = catalogue.builder(name)
+    core = core or ov.Core()
+    reference = _run_items(core.compile_model(str(fp32_xml), "CPU", F32), heldout)
+    int8 = int8_model if isinstance(int8_model, ov.Model) else str(int8_model)
+    default = module.gate_metrics(reference, _run_items(core.compile_model(int8, "CPU"), heldout))
+    served = module.gate_metrics(reference, _run_items(core.compile_model(int8, "CPU", F32), heldout))
+    return {**served, "passed": bool(served["passed"] and default["passed"]), "int8_default_compile": default,
+            "reference": "FP32 base with INFERENCE_PRECISION_HINT f32",
+            "heldout": f"{len(heldout)} seeded synthetic requests (disjoint from calibration)"}
+
+
+def quantize_catalogue_model(fp32_xml: Path, items: list[dict[str, np.ndarray]]):
+    """NNCF post-training quantization of a catalogue FP32 IR; returns (INT8 ov.Model, settings dict).
+
+    Preset MIXED (symmetric weights, asymmetric activations); fully connected MatMuls stay in floating point (the
+    heads: a few thousand MACs, and where the pooled fractions are compared); activation ranges min/max over the
+    whole calibration set, as for bone_age.
+    """
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    model = ov.Core().read_model(str(fp32_xml))
+    advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
+    quantized = nncf.quantize(model, nncf.Dataset(items), preset=nncf.QuantizationPreset.MIXED,
+                              subset_size=len(items), ignored_scope=nncf.IgnoredScope(types=["MatMul"], validate=False),
+                              advanced_parameters=advanced)
+    settings = {
+        "tool": f"nncf {nncf.__version__} quantize (post-training, min-max ranges + fast bias correction)",
+        "preset": "MIXED",
+        "subset_size": len(items),
+        "ignored_scope": {"types": ["MatMul"]},
+        "activations_range_estimator": "MINMAX (min / max over all calibration requests)",
+    }
+    return quantized, settings
+
+
+def build_int8(name: str, fp32_version_dir: Path, output_dir: Path, version: int = 2,
+               calibration_items: list[dict[str, np.ndarray]] | None = None,
+               heldout_items: list[dict[str, np.ndarray]] | None = None, *,
+               seed: int = build_models.DEFAULT_SEED, update_config: bool = False) -> Path:
+    """Quantize catalogue model ``name``'s FP32 version to INT8 as ``output_dir/<name>/<version>``, gated.
+
+    bone_age goes to ``build_bone_age_int8``. Otherwise: calibration and held-out requests default to the
+    builder's seeded phantoms (disjoint streams); the gate is the builder's metric (``evaluate_catalogue_gate``).
+    Returns the version directory (model.xml, model.bin, model_card.json with quantization settings and gate
+    figures). Raises QuantizationGateError when the gate fails (nothing is written), ValueError for a bad
+    version or a base that fails its own card check.
+    """
+    from model_repository import catalogue
+    from model_repository.cards import verify_version_files
+
+    if name == catalogue.BONE_AGE:
+        return build_bone_age_int8(fp32_version_dir, output_dir, version, seed=seed, update_config=update_config)
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    fp32_version_dir = Path(fp32_version_dir)
+    problems = verify_version_files(fp32_version_dir)
+    if problems:
+        raise ValueError("FP32 base does not match its model card: " + "; ".join(problems))
+    base_card = read_card(fp32_version_dir)
+    if base_card.get("precision") != "FP32":
+        raise ValueError(f"{fp32_version_dir} is not an FP32 version (precision {base_card.get('precision')!r})")
+    calibration = calibration_items if calibration_items is not None else catalogue_calibration_items(name, seed)
+    heldout = heldout_items if heldout_items is not None else catalogue_heldout_items(name, seed)
+
+    started = time.perf_counter()
+    quantized, settings = quantize_catalogue_model(fp32_version_dir / "model.xml", calibration)
+    quantize_s = time.perf_counter() - started
+    gate = evaluate_catalogue_gate(name, fp32_version_dir / "model.xml", quantized, heldout)
+    if not gate["passed"]:
+        raise QuantizationGateError(
+            f"INT8 accuracy gate failed for {name} version {version} (base {fp32_version_dir}): {gate['metric']} "
+            f"{ {k: v for k, v in gate.items() if isinstance(v, (int, float))} }; nothing was written to "
+            f"{output_dir}", gate)
+
+    output_dir = Path(output_dir)
+    staged = build_models.staging_dir(output_dir, name, version)
+    try:
+        quantized.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
+        ov.save_model(quantized, staged / "model.xml", compress_to_fp16=False)
+        card = copy.deepcopy(base_card)
+        card.update({
+            "version": version,
+            "precision": "INT8",
+            "base_fp32_version": base_card["version"],
+            "base_fp32_files": base_card["files"],
+            "quantization": {**settings, "calibration_items": int(len(calibration)),
+                             "calibration": "seeded synthetic phantoms (disjoint from the held-out set)",
+                             "seconds": round(quantize_s, 2)},
+            "gate": gate,
+            "files": file_checksums(staged),
+        })
+        card["build"] = {**base_card.get("build", {}), "builder": "model_repository.quantize",
+                         "openvino_version": ov.get_version(), "built_at_unix": int(time.time())}
+        build_models._atomic_write_json(staged / "model_card.json", card)
+        version_dir = build_models.move_into_place(staged, output_dir / name / str(version))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    if update_config:
+        build_models.write_config(output_dir)
+    return version_dir

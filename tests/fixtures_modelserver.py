@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: a small bone-age model repository and a local model server serving it.
+"""Shared pytest fixtures: a small model repository of every catalogue model and a local model server serving it.
 
 Import the fixtures into a conftest.py or test module (``from tests.fixtures_modelserver import *``). The build
 and the server are cached per process, so importing the fixtures in several places still builds and serves once.
@@ -20,19 +20,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-__all__ = ["bone_age_inputs", "local_model_server", "small_model_repository"]
+__all__ = ["bone_age_inputs", "catalogue_inputs", "local_model_server", "small_model_repository"]
 
 
 @functools.cache
 def _small_repository() -> Path:
-    from model_repository.build_models import MODEL_NAME, build_bone_age, write_config
-    from model_repository.quantize import build_bone_age_int8
+    """Build every model at the ``small`` variant, FP32 (1) and INT8 (2), through the platform's own build, cards
+    and gates (bone_age: GATE_THRESHOLD_MONTHS, 0.5 month; the others: their builder's gate). Once per process:
+    ~30 s on two idle cores."""
+    from model_repository.build_models import build_model, write_config
+    from model_repository.catalogue import MODEL_NAMES
+    from model_repository.quantize import build_int8
 
     root = Path(tempfile.mkdtemp(prefix="model_repository_small_"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    fp32 = build_bone_age(root, version=1, variant="small", update_config=False)
-    build_bone_age_int8(fp32, root, 2)  # the platform's gate, GATE_THRESHOLD_MONTHS (0.5 month)
-    write_config(root, {MODEL_NAME: [1, 2]})
+    for name in MODEL_NAMES:
+        fp32 = build_model(name, root, version=1, variant="small", update_config=False)
+        build_int8(name, fp32, root, 2)
+    write_config(root, {name: [1, 2] for name in MODEL_NAMES})
     return root
 
 
@@ -68,9 +73,19 @@ def bone_age_inputs(seed: int = 0, sex: float = 1.0) -> dict[str, np.ndarray]:
     return {"image": image, "sex": np.array([[sex]], np.float32)}
 
 
+def catalogue_inputs(name: str, count: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of catalogue model ``name`` (not bone_age): ``count`` synthetic phantom requests stacked into one
+    batch (models with a dynamic batch dimension) as the platform's preprocessing sends them."""
+    from model_repository.catalogue import builder
+
+    items = builder(name).synthetic_inputs(np.random.default_rng(2000 + seed), count)
+    return {key: np.ascontiguousarray(np.concatenate([item[key] for item in items])) for key in items[0]}
+
+
 @pytest.fixture(scope="session")
 def small_model_repository() -> Path:
-    """Root of a model repository: small bone_age, version 1 FP32 and version 2 INT8, config.json serving both."""
+    """Root of a model repository: every catalogue model (small variant), version 1 FP32 and version 2 INT8,
+    config.json serving both."""
     return _small_repository()
 
 

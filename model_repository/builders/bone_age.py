@@ -35,6 +35,8 @@ import openvino.opset13 as ops
 INPUT_IMAGE = "image"
 INPUT_SEX = "sex"
 OUTPUT_NAME = "bone_age_months"
+ATTENTION_NAME = "attention_map"
+ATTENTION_SIZE = 16  # the last stage's grid: 512 / 32
 IMAGE_SIZE = 512
 # Upper bound of the regression range in months (19 years: end of the Greulich & Pyle atlas).
 MAX_MONTHS = 228.0
@@ -364,11 +366,29 @@ def _head_calibration_images(seed: int, blob_images: np.ndarray) -> np.ndarray:
     return np.concatenate([radiographs, blob_images])
 
 
+def _attention_map(features, cam_weights: np.ndarray):
+    """``attention_map`` [1, 1, 16, 16]: the CAM-weighted sum of the last stage's channels, min-max scaled to
+    [0, 1] per image (all zero for a constant map).
+
+    A MatMul over the channels (NNCF leaves MatMuls in floating point here, and no quantizer is inserted on the
+    features the pooled head also reads, so the INT8 ``bone_age_months`` is unchanged by this branch).
+    """
+    n = len(cam_weights)
+    flat = ops.reshape(features, ops.constant(np.array([0, n, ATTENTION_SIZE * ATTENTION_SIZE], np.int64)), True)
+    cam = ops.matmul(ops.constant(cam_weights.reshape(1, 1, n)), flat, False, False)  # [N, 1, 256]
+    cam = ops.reshape(cam, ops.constant(np.array([0, 1, ATTENTION_SIZE, ATTENTION_SIZE], np.int64)), True)
+    axes = ops.constant(np.array([2, 3], np.int64))
+    low = ops.reduce_min(cam, axes, keep_dims=True)
+    span = ops.subtract(ops.reduce_max(cam, axes, keep_dims=True), low)
+    return ops.divide(ops.subtract(cam, low), ops.add(span, ops.constant(np.array(1e-6, np.float32))))
+
+
 def make_bone_age_model(variant: str = "full", seed: int = 20240611) -> ov.Model:
     """Build the bone-age ``ov.Model`` for ``variant`` ("full" or "small") from seeded demo weights.
 
     Returns a model with inputs ``image`` [1,1,512,512] f32 and ``sex`` [1,1] f32 (1.0 male, 0.0 female) and
-    output ``bone_age_months`` [1,1] f32 in 0..228. Raises KeyError for an unknown variant.
+    outputs ``bone_age_months`` [1,1] f32 in 0..228 and ``attention_map`` [1,1,16,16] f32 in [0, 1] (class
+    activation map of the last stage). Raises KeyError for an unknown variant.
     """
     return make_bone_age_model_calibrated(variant, seed)[0]
 
@@ -455,17 +475,25 @@ def make_bone_age_model_calibrated(variant: str = "full", seed: int = 20240611) 
         "sex_logit_shift": SEX_LOGIT_SHIFT,
     }
 
+    # Class-activation map of the last stage: each channel weighted by how strongly the logit depends on its pooled
+    # value, |d logit / d pooled feature| at the calibration images' mean features (sex averaged; through the
+    # ReLU units active there). Absolute values: the map shows where the relevant features are strong, whichever
+    # way they push the age. Uses no RNG draw, so every other weight is unchanged.
+    h_mean = np.concatenate([feats.mean(axis=0), [0.5]]).astype(np.float32) @ w1_f32 + b1_f32
+    cam_weights = np.abs(w1_f32[:n_feat] @ ((h_mean > 0) * w2_f32[:, 0])).astype(np.float32)  # [n_feat]
     sex = ops.parameter([calib.shape[0], 1], np.float32, name=INPUT_SEX)
     h = ops.concat([pooled, sex], axis=1)
     h = ops.relu(ops.add(ops.matmul(h, ops.constant(w1_f32), False, False), ops.constant(b1_f32)))
     logit = ops.add(ops.matmul(h, ops.constant(w2_f32), False, False), ops.constant(b2_f32))
     months_node = ops.multiply(ops.sigmoid(logit), ops.constant(np.array(MAX_MONTHS, np.float32)))
     result = ops.result(months_node, name=OUTPUT_NAME)
-    model = ov.Model([result], [b.param, sex], f"bone_age_{variant}")
+    attention = _attention_map(x, cam_weights)
+    model = ov.Model([result, ops.result(attention, name=ATTENTION_NAME)], [b.param, sex], f"bone_age_{variant}")
 
     model.reshape({INPUT_IMAGE: [1, 1, IMAGE_SIZE, IMAGE_SIZE], INPUT_SEX: [1, 1]})
     model.inputs[0].get_tensor().set_names({INPUT_IMAGE})
     model.inputs[1].get_tensor().set_names({INPUT_SEX})
     model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
+    model.outputs[1].get_tensor().set_names({ATTENTION_NAME})
     months_node.set_friendly_name(OUTPUT_NAME + "/sink_port_0")
     return model, calibration

@@ -28,7 +28,8 @@ def test_build_writes_ir_in_ovms_layout(small_model_repository):
     model = ov.Core().read_model(version_dir / "model.xml")
     assert {p.get_any_name(): list(p.get_shape()) for p in model.inputs} == {
         "image": [1, 1, 512, 512], "sex": [1, 1]}
-    assert [(p.get_any_name(), list(p.get_shape())) for p in model.outputs] == [("bone_age_months", [1, 1])]
+    assert [(p.get_any_name(), list(p.get_shape())) for p in model.outputs] == [
+        ("bone_age_months", [1, 1]), ("attention_map", [1, 1, 16, 16])]
     assert all(p.get_element_type() == ov.Type.f32 for p in [*model.inputs, *model.outputs])
     # FP32 weights (compress_to_fp16=False): no f16 constants in the IR.
     assert 'element_type="f16"' not in (version_dir / "model.xml").read_text()
@@ -53,13 +54,15 @@ def test_model_card_has_required_fields_and_correct_hashes(small_model_repositor
 
 
 def test_config_json_is_ovms_format_with_relative_base_path(small_model_repository):
+    from model_repository.catalogue import MODEL_NAMES
+
     config = json.loads((small_model_repository / "config.json").read_text())
     assert config == {"model_config_list": [{"config": {
-        "name": "bone_age",
-        "base_path": "bone_age",
+        "name": name,
+        "base_path": name,
         "model_version_policy": {"specific": {"versions": [1, 2]}},
         "plugin_config": {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_PRECISION_HINT": "f32"},
-    }}]}
+    }} for name in MODEL_NAMES]}
 
 
 def test_write_config_keeps_other_models(tmp_path):

@@ -120,7 +120,7 @@ def test_model_server_refuses_a_tampered_version_and_serves_the_other(tmp_path, 
         assert not ks.is_model_ready(MODEL, "2")
         tfs = ovmsclient.make_grpc_client(handle.url)
         assert tfs.get_model_status(MODEL, 1)[1]["state"] == "AVAILABLE"
-        assert tfs.predict(bone_age_inputs(), MODEL, 1).shape == (1, 1)
+        assert tfs.predict(bone_age_inputs(), MODEL, 1)["bone_age_months"].shape == (1, 1)
         with pytest.raises(ovmsclient.ModelNotFoundError):
             tfs.predict(bone_age_inputs(), MODEL, 2)
         ks.close()
@@ -145,7 +145,8 @@ def test_int8_through_the_server_is_close_to_fp32(local_model_server):
         diffs = []
         for seed in range(4):
             inputs = bone_age_inputs(seed=seed, sex=float(seed % 2))
-            fp32, int8 = tfs.predict(inputs, MODEL, 1), tfs.predict(inputs, MODEL, 2)
+            fp32 = tfs.predict(inputs, MODEL, 1)["bone_age_months"]
+            int8 = tfs.predict(inputs, MODEL, 2)["bone_age_months"]
             tensors = []
             for name, array in inputs.items():
                 t = kserve.InferInput(name, list(array.shape), "FP32")

@@ -71,25 +71,28 @@ def test_tfs_metadata_describes_inputs_and_output(tfs):
         "image": {"shape": [1, 1, 512, 512], "dtype": "DT_FLOAT"},
         "sex": {"shape": [1, 1], "dtype": "DT_FLOAT"},
     }
-    assert meta["outputs"] == {OUTPUT: {"shape": [1, 1], "dtype": "DT_FLOAT"}}
+    assert meta["outputs"] == {OUTPUT: {"shape": [1, 1], "dtype": "DT_FLOAT"},
+                               "attention_map": {"shape": [1, 1, 16, 16], "dtype": "DT_FLOAT"}}
 
 
 def test_tfs_predict_equals_raw_openvino(tfs, small_model_repository):
     inputs = bone_age_inputs(seed=1)
-    months = tfs.predict(inputs, MODEL, 1)  # single output: ovmsclient returns the bare array
+    outputs = tfs.predict(inputs, MODEL, 1)  # several outputs: ovmsclient returns them by name
+    months = outputs[OUTPUT]
+    assert outputs["attention_map"].shape == (1, 1, 16, 16)
     assert months.shape == (1, 1) and months.dtype == np.float32
     assert 0.0 <= float(months[0, 0]) <= 228.0
     np.testing.assert_allclose(months, _raw_openvino(small_model_repository, inputs), rtol=1e-5, atol=1e-4)
 
 
 def test_tfs_default_version_predicts_with_latest(tfs):
-    assert tfs.predict(bone_age_inputs(seed=2), MODEL).shape == (1, 1)
+    assert tfs.predict(bone_age_inputs(seed=2), MODEL)[OUTPUT].shape == (1, 1)
 
 
 def test_tfs_output_depends_on_image_and_sex(tfs):
-    a = float(tfs.predict(bone_age_inputs(seed=3), MODEL, 1)[0, 0])
-    b = float(tfs.predict(bone_age_inputs(seed=4), MODEL, 1)[0, 0])
-    c = float(tfs.predict(bone_age_inputs(seed=3, sex=0.0), MODEL, 1)[0, 0])
+    a = float(tfs.predict(bone_age_inputs(seed=3), MODEL, 1)[OUTPUT][0, 0])
+    b = float(tfs.predict(bone_age_inputs(seed=4), MODEL, 1)[OUTPUT][0, 0])
+    c = float(tfs.predict(bone_age_inputs(seed=3, sex=0.0), MODEL, 1)[OUTPUT][0, 0])
     assert a != b and a != c
 
 
@@ -147,7 +150,7 @@ def test_tfs_accepts_float_val_and_rejects_wrong_content_size(local_model_server
     sex.float_val.append(1.0)
     response = tfs.prediction_service_stub.Predict(request, 10.0)
     assert response.model_spec.name == MODEL and response.model_spec.version.value == 1
-    via_content = tfs.predict(inputs, MODEL, 1)
+    via_content = tfs.predict(inputs, MODEL, 1)[OUTPUT]
     got = np.frombuffer(response.outputs[OUTPUT].tensor_content, np.float32).reshape(1, 1)
     np.testing.assert_array_equal(got, via_content)
 
@@ -187,10 +190,10 @@ def test_kserve_infer_equals_raw_openvino_and_tfs(ks, tfs, small_model_repositor
     result = ks.infer(MODEL, _kserve_inputs(inputs), model_version="1", request_id="req-42")
     response = result.get_response()
     assert response.model_name == MODEL and response.model_version == "1" and response.id == "req-42"
-    assert len(response.raw_output_contents) == 1
+    assert len(response.raw_output_contents) == 2  # bone_age_months and attention_map
     months = result.as_numpy(OUTPUT)
     np.testing.assert_allclose(months, _raw_openvino(small_model_repository, inputs), rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(months, tfs.predict(inputs, MODEL, 1))
+    np.testing.assert_array_equal(months, tfs.predict(inputs, MODEL, 1)[OUTPUT])
 
 
 def test_kserve_infer_accepts_typed_contents(local_model_server, ks):
@@ -296,9 +299,9 @@ def test_concurrent_requests_share_the_infer_request_pool(local_model_server, tf
     from concurrent.futures import ThreadPoolExecutor
 
     inputs = [bone_age_inputs(seed=s) for s in range(4)]
-    expected = [tfs.predict(i, MODEL, 1) for i in inputs]
+    expected = [tfs.predict(i, MODEL, 1)[OUTPUT] for i in inputs]
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda k: tfs.predict(inputs[k % 4], MODEL, 1), range(24)))
+        got = list(pool.map(lambda k: tfs.predict(inputs[k % 4], MODEL, 1)[OUTPUT], range(24)))
     for k, g in enumerate(got):
         np.testing.assert_array_equal(g, expected[k % 4])
 
@@ -360,3 +363,39 @@ def test_command_line_server_serves_and_stops_on_sigterm(small_model_repository)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- The catalogue models -----------------------------------------------------------------------------------------
+
+
+def test_every_catalogue_model_is_served_at_both_versions(tfs, ks):
+    from model_repository.catalogue import MODEL_NAMES
+
+    for name in MODEL_NAMES:
+        assert set(tfs.get_model_status(name)) == {1, 2}
+        assert ks.is_model_ready(name, "1") and ks.is_model_ready(name, "2")
+
+
+def test_dynamic_batch_of_three_slices_over_tfs_and_kserve_equals_raw_openvino(tfs, ks, small_model_repository):
+    from tests.fixtures_modelserver import catalogue_inputs
+
+    inputs = catalogue_inputs("ct_anatomy", count=3)
+    assert inputs["slices"].shape == (3, 1, 256, 256)
+    meta = tfs.get_model_metadata("ct_anatomy", 2)
+    assert meta["inputs"]["slices"]["shape"] == [-1, 1, 256, 256]
+    for version in (1, 2):
+        compiled = ov.Core().compile_model(str(small_model_repository / "ct_anatomy" / str(version) / "model.xml"),
+                                           "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        expected = compiled(inputs)["region_logits"]
+        via_tfs = tfs.predict(inputs, "ct_anatomy", version)
+        via_kserve = ks.infer("ct_anatomy", _kserve_inputs(inputs), model_version=str(version)).as_numpy(
+            "region_logits")
+        assert via_tfs.shape == via_kserve.shape == (3, 6)
+        np.testing.assert_allclose(via_tfs, expected, rtol=1e-5, atol=1e-4)
+        np.testing.assert_array_equal(via_kserve, via_tfs)
+    # A batch of two lung-segmentation slices: each item's mask as if sent alone.
+    pair = catalogue_inputs("lung_segmentation", count=2, seed=1)
+    both = ks.infer("lung_segmentation", _kserve_inputs(pair), model_version="2").as_numpy("lung_logits")
+    alone = tfs.predict({"slices": pair["slices"][1:]}, "lung_segmentation", 2)
+    assert both.shape == (2, 1, 256, 256)
+    np.testing.assert_allclose(both[1:], alone, rtol=1e-4, atol=1e-3)
