@@ -148,7 +148,7 @@ PROCEDURES = {
     "bone_age": sct("168537006", "Plain radiography"),
     "ct_anatomy": sct("77477000", "Computed tomography"),
     "lung_nodule": sct("77477000", "Computed tomography"),
-    "cardiac_function": sct("241620005", "Magnetic resonance imaging of heart"),
+    "cardiac_function": sct("241620005", "Magnetic resonance imaging of heart (procedure)"),
     "mammography": sct("71651007", "Mammography"),
 }
 IMAGING_PROCEDURE = sct("363679005", "Imaging procedure")
