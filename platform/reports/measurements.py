@@ -59,7 +59,7 @@ def _critical_codes(result: dict) -> set[str]:
 
 
 def _bone_age(result: dict) -> list[Group]:
-    group = Group("bone-age", "Bone age", codes.BONE_AGE, finding_site=codes.HAND)
+    group = Group("bone-age", "Bone age", codes.BONE_AGE, finding_site=codes.HAND, slice_indices=[0])
     bone_age = Measure("bone_age_months", codes.BONE_AGE, _num(result["bone_age_months"]), codes.MONTHS,
                        codes.HAND)
     group.primary = bone_age

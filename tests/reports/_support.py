@@ -42,3 +42,41 @@ def ready_for_downloads(p: dict) -> None:
     build_with_dicom_sources(tenant=tenant, assessment_id=p["assessment"], datasets=source,
                              masks={"lesion-1": mask})
     p["_reports_ready"] = True
+
+
+def make_assessment(*, tenant, result: dict, datasets=None, status: str = "succeeded", demo: bool = True):
+    """Rows of a finished assessment of `result` whose key image is the first of `datasets` (synthetic DICOM),
+    without going through ingest: for the builders and routes that take their sources explicitly."""
+    import hashlib
+    import uuid
+
+    from pydicom.uid import generate_uid
+
+    from inference.models import Assessment
+    from studies.models import ImageInstance, Study
+    from tenants.context import tenant_context
+    from tenants.storage_keys import study_object_key
+
+    first = datasets[0] if datasets else None
+    study_uid = str(first.StudyInstanceUID) if first is not None else generate_uid()
+    series_uid = str(first.SeriesInstanceUID) if first is not None else generate_uid()
+    sha256 = hashlib.sha256(uuid.uuid4().bytes).hexdigest()
+    with tenant_context(tenant):
+        study, _ = Study.objects.get_or_create(tenant=tenant, study_instance_uid=study_uid)
+        instance = ImageInstance.objects.create(
+            tenant=tenant, study=study, series_instance_uid=series_uid,
+            sop_instance_uid=str(first.SOPInstanceUID) if first is not None else "", sha256=sha256,
+            size_bytes=1, content_type="application/dicom",
+            storage_key=study_object_key(tenant_id=tenant.id, study_uid=study_uid, series_uid=series_uid,
+                                         sha256=sha256, content_type="application/dicom"),
+            modality=str(getattr(first, "Modality", "")), rows=int(getattr(first, "Rows", 8)),
+            columns=int(getattr(first, "Columns", 8)))
+        model = result["model"]
+        from django.utils import timezone
+
+        return Assessment.objects.create(
+            tenant=tenant, instance=instance, model_name=result["assessment"], model_version=model["version"],
+            model_precision=model["precision"], model_is_demo=demo, status=status,
+            result=result if status == "succeeded" else None, stage_versions=model.get("stages", []),
+            critical_findings=result.get("critical_findings", []), is_critical=bool(result.get("critical_findings")),
+            finished_at=timezone.now() if status in ("succeeded", "failed") else None)
