@@ -44,9 +44,11 @@ def ready_for_downloads(p: dict) -> None:
     p["_reports_ready"] = True
 
 
-def make_assessment(*, tenant, result: dict, datasets=None, status: str = "succeeded", demo: bool = True):
+def make_assessment(*, tenant, result: dict, datasets=None, status: str = "succeeded", demo: bool = True,
+                    store: bool = False):
     """Rows of a finished assessment of `result` whose key image is the first of `datasets` (synthetic DICOM),
-    without going through ingest: for the builders and routes that take their sources explicitly."""
+    without going through ingest. `store`: put that image's bytes in the object store as ingest would (needs
+    the platform_settings fixture), so the platform can load its sources itself."""
     import hashlib
     import uuid
 
@@ -60,17 +62,28 @@ def make_assessment(*, tenant, result: dict, datasets=None, status: str = "succe
     first = datasets[0] if datasets else None
     study_uid = str(first.StudyInstanceUID) if first is not None else generate_uid()
     series_uid = str(first.SeriesInstanceUID) if first is not None else generate_uid()
-    sha256 = hashlib.sha256(uuid.uuid4().bytes).hexdigest()
+    data = b""
+    if store and first is not None:
+        import io
+
+        buffer = io.BytesIO()
+        first.save_as(buffer, enforce_file_format=True)
+        data = buffer.getvalue()
+    sha256 = hashlib.sha256(data or uuid.uuid4().bytes).hexdigest()
     with tenant_context(tenant):
         study, _ = Study.objects.get_or_create(tenant=tenant, study_instance_uid=study_uid)
         instance = ImageInstance.objects.create(
             tenant=tenant, study=study, series_instance_uid=series_uid,
             sop_instance_uid=str(first.SOPInstanceUID) if first is not None else "", sha256=sha256,
-            size_bytes=1, content_type="application/dicom",
+            size_bytes=len(data) or 1, content_type="application/dicom",
             storage_key=study_object_key(tenant_id=tenant.id, study_uid=study_uid, series_uid=series_uid,
                                          sha256=sha256, content_type="application/dicom"),
             modality=str(getattr(first, "Modality", "")), rows=int(getattr(first, "Rows", 8)),
             columns=int(getattr(first, "Columns", 8)))
+        if data:
+            from studies import storage
+
+            storage.put_image(key=instance.storage_key, data=data, content_type="application/dicom", sha256=sha256)
         model = result["model"]
         from django.utils import timezone
 
