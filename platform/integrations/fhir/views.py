@@ -156,18 +156,38 @@ def _submit(*, tenant, files: list[tuple[bytes, str]], **inputs):
                      detail="This assessment takes one image; the order holds several.")
 
 
+def _json_body(request):
+    """The request's JSON, read here rather than through request.data: an order with inline images is far larger
+    than Django's in-memory form limit (DATA_UPLOAD_MAX_MEMORY_SIZE), which is meant for forms, not for images.
+    The bound is the upload limit, base64-expanded, plus the resource around it."""
+    import json
+
+    media_type = (request.content_type or "").split(";")[0].strip().lower()
+    if media_type not in ("application/fhir+json", "application/json"):
+        raise ApiProblem(status=415, code="unsupported_media_type",
+                         detail="Send the ServiceRequest as application/fhir+json.")
+    limit = settings.MAX_UPLOAD_BYTES * 4 // 3 + _BODY_OVERHEAD_BYTES
+    declared = request.META.get("CONTENT_LENGTH")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiProblem(status=413, code="file_too_large", detail="The ServiceRequest is too large.")
+    raw = request._request.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiProblem(status=413, code="file_too_large", detail="The ServiceRequest is too large.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiProblem(status=400, code="malformed_request", detail="The body is not valid JSON.") from None
+
+
 class ServiceRequestCreateView(FhirView):
     """POST /fhir/r4/ServiceRequest: order an assessment. 201 (200 for a repeated order) with the ServiceRequest."""
 
     required_capabilities = {"POST": Capability.SUBMIT}
 
     def post(self, request):
-        declared = request.META.get("CONTENT_LENGTH")
-        limit = settings.MAX_UPLOAD_BYTES * 4 // 3 + _BODY_OVERHEAD_BYTES
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise ApiProblem(status=413, code="file_too_large", detail="The ServiceRequest is too large.")
+        body = _json_body(request)
         try:
-            order = orders.order_parse(request.data)
+            order = orders.order_parse(body)
             files = order.files
             if not files:
                 instances = orders.study_files(tenant=self.tenant, study_uid=order.study_uid,
