@@ -109,8 +109,8 @@ def _group_content(group: Group, result: dict, sources: Sequence[Dataset], algor
     return MeasurementsAndQualitativeEvaluations(source_images=group_sources, **common)
 
 
-def measurement_report_build(*, result: dict, source_datasets: Sequence[Dataset], series_instance_uid: str | None = None,
-                             sop_instance_uid: str | None = None) -> Dataset:
+def measurement_report_build(*, result: dict, source_datasets: Sequence[Dataset],
+                             series_instance_uid: str | None = None, sop_instance_uid: str | None = None) -> Dataset:
     """A TID 1500 Comprehensive 3D SR of `result` (a report_result-completed result) over `source_datasets`
     (the assessed instances, in series order: result slice indices index this list).
 

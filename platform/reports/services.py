@@ -139,8 +139,9 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
     returned. Returns the artifacts by name (SR absent when the inputs are not DICOM, SEG absent without masks).
     Raises ResultNotReady before success, and storage errors (StorageUnavailable...) from the object store.
     """
-    locked = Assessment.objects.select_for_update(of=("self",)).select_related("instance", "instance__study", "series") \
-        .get(pk=assessment.pk)
+    # of=("self",): the series join is nullable, and only the assessment row is the lock.
+    locked = (Assessment.objects.select_for_update(of=("self",))
+              .select_related("instance", "instance__study", "series").get(pk=assessment.pk))
     if locked.status != Assessment.Status.SUCCEEDED or locked.result is None:
         raise ResultNotReady(str(locked.pk))
     existing = {artifact.name: artifact for artifact in selectors.artifacts_of(assessment=locked)}

@@ -279,7 +279,7 @@ def test_the_pdf_report_shows_the_banner_values_models_and_critical_findings(ten
     assert str(assessment.id) in flat
 
 
-def test_the_pdf_values_are_the_result_values():
+def test_the_measurement_groups_carry_the_result_values_with_their_keys():
     from reports.measurements import measurement_groups
 
     result, datasets, masks = _case("cardiac_function")

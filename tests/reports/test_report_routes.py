@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 import pydicom
-import pytest
 from django.urls import reverse
 
 from tests.audit._support import all_events, last_event_id, png_upload

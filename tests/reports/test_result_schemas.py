@@ -63,7 +63,8 @@ def test_the_common_keys_are_required_of_every_assessment():
 def test_out_of_range_values_and_unknown_categories_are_refused():
     result = _results.cardiac_result()
     result["lv_ef_percent"] = 135
-    assert schemas.result_errors("cardiac_function", result) == ["lv_ef_percent: 135 is greater than the maximum of 100"]
+    assert schemas.result_errors("cardiac_function", result) == [
+        "lv_ef_percent: 135 is greater than the maximum of 100"]
     result = _results.ct_anatomy_result(ct_series())
     result["regions"][0]["region"] = "tail"
     assert len(schemas.result_errors("ct_anatomy", result)) == 1

@@ -76,5 +76,6 @@ def _as_outcome(response) -> HttpResponse:
     status = response.status_code
     outcome = operation_outcome(status=status, code=str(problem.get("code") or "error"),
                                 detail=str(problem.get("detail") or "The request could not be completed."))
-    headers = {name: response[name] for name in ("Retry-After", "WWW-Authenticate", "Allow") if response.has_header(name)}
+    headers = {name: response[name] for name in ("Retry-After", "WWW-Authenticate", "Allow")
+               if response.has_header(name)}
     return fhir_response(outcome, status=status, headers=headers)
