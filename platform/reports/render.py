@@ -22,7 +22,7 @@ from reports.results import assessment_title
 KEY_IMAGE_MAX_SIDE = 512
 MAX_KEY_IMAGES = 6
 _RED = (230, 30, 30)
-_MASK_COLOURS = [(255, 60, 60), (60, 200, 255), (255, 210, 0), (80, 255, 120), (255, 120, 255)]
+_MASK_COLOURS = [(60, 200, 255), (255, 210, 0), (80, 255, 120), (255, 120, 255), (255, 140, 0)]  # boxes are red
 
 
 @dataclass(frozen=True)
