@@ -199,3 +199,22 @@ def fhir_bundle(*, assessment: Assessment) -> dict:
     if assessment.status != Assessment.Status.SUCCEEDED or assessment.result is None:
         raise ResultNotReady(str(assessment.pk))
     return diagnostic_report_bundle(assessment)
+
+
+def report_artifacts_enqueue(*, assessment: Assessment) -> bool:
+    """Publish the task that builds the assessment's report artifacts (call after it succeeded, on commit).
+
+    A broker outage is not fatal: the download routes build whatever is missing on first request. Returns whether
+    the task was published."""
+    from reports.tasks import build_report_artifacts
+
+    try:
+        build_report_artifacts.apply_async(
+            kwargs={"tenant_id": str(assessment.tenant_id), "assessment_id": str(assessment.id)},
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        )
+    except Exception as exc:  # kombu raises several unrelated types for an unreachable broker
+        logger.warning("could not publish the report build of %s (%s)", assessment.id, type(exc).__name__)
+        return False
+    return True

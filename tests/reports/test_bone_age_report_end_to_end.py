@@ -36,7 +36,7 @@ def test_a_bone_age_of_the_real_hand_radiograph_leaves_in_every_format(his_a, ho
     from inference.models import Assessment
     from reports.results import report_result
     from reports.schemas import result_errors
-    from reports.tasks import build_report_artifacts
+    from reports.services import report_artifacts_enqueue
     from tenants.context import tenant_context
 
     with HAND_DX.open("rb") as handle:
@@ -49,7 +49,8 @@ def test_a_bone_age_of_the_real_hand_radiograph_leaves_in_every_format(his_a, ho
     bone_age = done["result"]["bone_age_months"]
 
     # What the worker will enqueue after success, here through the real broker and worker.
-    build_report_artifacts.delay(tenant_id=str(hospital_a.tenant.id), assessment_id=assessment_id)
+    with tenant_context(hospital_a.tenant):
+        assert report_artifacts_enqueue(assessment=Assessment.objects.get(pk=assessment_id))
     assert _artifact_names(hospital_a.tenant, assessment_id, 3) == ["report-sr.dcm", "report.html", "report.pdf"]
     with tenant_context(hospital_a.tenant):
         completed = report_result(Assessment.objects.get(pk=assessment_id))
