@@ -82,17 +82,25 @@ def _input_instances(assessment: Assessment) -> list:
     return [assessment.instance]
 
 
-def sources_load(*, assessment: Assessment) -> Sources:
-    """The assessment's inputs from object storage: DICOM datasets (series order) and lazily decoded images.
+def _dicom_image_loader(instance):
+    def load() -> np.ndarray:
+        data = storage.get_image(key=instance.storage_key, expected_sha256=instance.sha256)
+        return display_pixels(pydicom.dcmread(io.BytesIO(data)))
+    return load
 
+
+def sources_load(*, assessment: Assessment) -> Sources:
+    """The assessment's inputs from object storage: DICOM headers (series order) and lazily decoded images.
+
+    Only headers are kept (the SR and the SEG need geometry and UIDs, not pixels), so a CT of hundreds of slices
+    costs its headers in memory; a key image's pixels are read again when the report draws it.
     Raises storage.StorageUnavailable / StoredObjectMissing / StoredObjectCorrupt."""
     datasets, loaders = [], []
     for instance in _input_instances(assessment):
         data = storage.get_image(key=instance.storage_key, expected_sha256=instance.sha256)
         if instance.content_type == DICOM:
-            dataset = pydicom.dcmread(io.BytesIO(data))
-            datasets.append(dataset)
-            loaders.append(lambda ds=dataset: display_pixels(ds))
+            datasets.append(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True))
+            loaders.append(_dicom_image_loader(instance))
         else:
             def load_plain(raw=data):
                 try:

@@ -93,3 +93,57 @@ def make_assessment(*, tenant, result: dict, datasets=None, status: str = "succe
             result=result if status == "succeeded" else None, stage_versions=model.get("stages", []),
             critical_findings=result.get("critical_findings", []), is_critical=bool(result.get("critical_findings")),
             finished_at=timezone.now() if status in ("succeeded", "failed") else None)
+
+
+def make_series_assessment(*, tenant, result: dict, datasets, mask_npz: bytes | None = None):
+    """A succeeded series assessment as ingest and the worker leave it: every slice stored, a Series whose members
+    are in anatomical order (created here in reverse, so row order is not slice order), and the mask artifact."""
+    import hashlib
+    import io
+    import uuid
+
+    from django.utils import timezone
+
+    from inference.models import Assessment, AssessmentArtifact
+    from studies import storage
+    from studies.models import ImageInstance, Series, SeriesMember, Study
+    from tenants.context import tenant_context
+    from tenants.storage_keys import derived_object_key, study_object_key
+
+    first = datasets[0]
+    with tenant_context(tenant):
+        study, _ = Study.objects.get_or_create(tenant=tenant, study_instance_uid=str(first.StudyInstanceUID))
+        instances = {}
+        for position in reversed(range(len(datasets))):
+            buffer = io.BytesIO()
+            datasets[position].save_as(buffer, enforce_file_format=True)
+            data = buffer.getvalue()
+            sha256 = hashlib.sha256(data).hexdigest()
+            key = study_object_key(tenant_id=tenant.id, study_uid=str(first.StudyInstanceUID),
+                                   series_uid=str(first.SeriesInstanceUID), sha256=sha256,
+                                   content_type="application/dicom")
+            storage.put_image(key=key, data=data, content_type="application/dicom", sha256=sha256)
+            instances[position] = ImageInstance.objects.create(
+                tenant=tenant, study=study, series_instance_uid=str(first.SeriesInstanceUID),
+                sop_instance_uid=str(datasets[position].SOPInstanceUID), sha256=sha256, size_bytes=len(data),
+                content_type="application/dicom", storage_key=key, modality=str(first.Modality),
+                rows=int(first.Rows), columns=int(first.Columns))
+        series = Series.objects.create(tenant=tenant, study=study, series_instance_uid=str(first.SeriesInstanceUID),
+                                       modality=str(first.Modality), content_sha256=uuid.uuid4().hex * 2,
+                                       instance_count=len(datasets))
+        for position in reversed(range(len(datasets))):
+            SeriesMember.objects.create(tenant=tenant, series=series, instance=instances[position], position=position)
+        model = result["model"]
+        assessment = Assessment.objects.create(
+            tenant=tenant, instance=instances[0], series=series, model_name=result["assessment"],
+            model_version=model["version"], model_precision=model["precision"], model_is_demo=True,
+            status="succeeded", result=result, stage_versions=model["stages"], finished_at=timezone.now())
+        if mask_npz is not None:
+            name = next(o["artifact"] for o in result["overlays"] if o["kind"] == "mask")
+            key = derived_object_key(tenant_id=tenant.id, assessment_id=assessment.id, name=name)
+            sha256 = hashlib.sha256(mask_npz).hexdigest()
+            storage.put_image(key=key, data=mask_npz, content_type="application/octet-stream", sha256=sha256)
+            AssessmentArtifact.objects.create(tenant=tenant, assessment=assessment, kind="mask", name=name,
+                                              storage_key=key, sha256=sha256, size_bytes=len(mask_npz),
+                                              content_type="application/octet-stream")
+    return assessment

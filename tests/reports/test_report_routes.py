@@ -198,3 +198,40 @@ def test_the_task_ends_quietly_for_an_unfinished_or_unreadable_assessment(hospit
         assert outcome.successful() and outcome.result is None
     with tenant_context(hospital_a.tenant):
         assert not AssessmentArtifact.objects.exists()
+
+
+def test_a_series_assessment_reports_from_its_stored_slices_in_anatomical_order(his_a, hospital_a):
+    """Sources come from the Series members by position (not row order), masks from the nodules.npz artifact."""
+    from tests.reports._support import make_series_assessment
+
+    series = ct_series()
+    labels = np.zeros((8, 32, 32), dtype=np.uint8)
+    labels[2:7, 12:21, 12:21] = 1  # nodule 1
+    labels[1:4, 4:9, 22:27] = 2  # nodule 2
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, labels=labels)
+    assessment = make_series_assessment(tenant=hospital_a.tenant, result=_results.lung_nodule_result(),
+                                        datasets=series, mask_npz=buffer.getvalue())
+
+    sr = pydicom.dcmread(io.BytesIO(his_a.get(_url("reports:assessment-dicom-sr", assessment.id)).content))
+    regions = []
+    pending = list(sr.ContentSequence)
+    while pending:
+        item = pending.pop(0)
+        if item.ValueType == "SCOORD":
+            regions.append(item.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+        pending += list(getattr(item, "ContentSequence", []))
+    # Nodule 1 measured on slice 4, nodule 2 on slice 2 (result slice_index), whatever order the rows were made in.
+    assert sorted(regions) == sorted([series[4].SOPInstanceUID, series[2].SOPInstanceUID])
+
+    seg = pydicom.dcmread(io.BytesIO(his_a.get(_url("reports:assessment-dicom-seg", assessment.id)).content))
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["nodule-1", "nodule-2"]
+    by_uid = {ds.SOPInstanceUID: index for index, ds in enumerate(series)}
+    frames = seg.pixel_array.reshape(int(seg.NumberOfFrames), 32, 32)
+    for frame, functional in zip(frames, seg.PerFrameFunctionalGroupsSequence, strict=True):
+        number = int(functional.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        source = functional.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        assert np.array_equal(frame.astype(bool), labels[by_uid[source]] == number)
+
+    pdf = his_a.get(_url("reports:assessment-report-pdf", assessment.id))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
