@@ -4,7 +4,7 @@ Built as plain dicts and validated through fhir.resources' R4B models (R4B is R4
 fhir.resources 8 ships beside R5; every element used here exists unchanged in R4 4.0.1). Codes: reports/codes.py.
 
 The model that produced the result is a Device per model stage (name, version, precision), referenced from every
-Observation, and also an extension on the DiagnosticReport; a demo model's notice opens `conclusion` and is a note
+Observation, and also an extension (valueReference) on the DiagnosticReport; a demo model's notice opens `conclusion` and is a note
 on each Observation. Critical findings set the Observation's interpretation to AA (critical abnormal) and the
 report's `conclusionCode`.
 """
@@ -147,7 +147,8 @@ def _conclusion(result: dict) -> str:
     return " ".join(parts)
 
 
-def _report(assessment: Assessment, result: dict | None, result_refs: list[str]) -> dict:
+def _report(assessment: Assessment, result: dict | None, result_refs: list[str],
+            device_refs: list[str] = ()) -> dict:
     name = assessment.model_name
     report: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
@@ -180,11 +181,13 @@ def _report(assessment: Assessment, result: dict | None, result_refs: list[str])
             {"coding": [{**codes.CRITICAL_FINDING.coding(), "code": f"critical-{finding['code']}",
                          "display": finding["message"][:200]}], "text": finding["message"]}
             for finding in result["critical_findings"]]
+    # One per model stage, referencing its Device (so every contained Device is referenced from the report).
     report["extension"] = [
-        {"url": MODEL_EXTENSION,
-         "valueString": f"{stage['name']} version {stage['version']} {stage['precision']}"
-                        + (" (demo, not for diagnostic use)" if stage.get("demo", result["model"]["demo"]) else "")}
-        for stage in result["model"]["stages"]]
+        {"url": MODEL_EXTENSION, "valueReference": {
+            "reference": device_ref,
+            "display": f"{stage['name']} version {stage['version']} {stage['precision']}"
+                       + (" (demo, not for diagnostic use)" if stage.get("demo", result["model"]["demo"]) else "")}}
+        for stage, device_ref in zip(result["model"]["stages"], device_refs, strict=True)]
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     report["presentedForm"] = [
         {"contentType": "application/pdf", "title": "Report (PDF)",
@@ -213,7 +216,8 @@ def diagnostic_report_resource(assessment: Assessment) -> dict:
     device_ref = f"#{devices[-1]['id']}" if devices else ""
     for group, obs_id in observations:
         contained.append(_observation(assessment, result, group, device_ref, _study_reference(assessment), obs_id))
-    report = _report(assessment, result, [f"#{obs_id}" for _, obs_id in observations])
+    report = _report(assessment, result, [f"#{obs_id}" for _, obs_id in observations],
+                     [f"#{device['id']}" for device in devices])
     if contained or devices:
         report["contained"] = devices + contained
     return DiagnosticReport.model_validate(report).model_dump(mode="json", exclude_none=True)
@@ -228,7 +232,8 @@ def diagnostic_report_bundle(assessment: Assessment) -> dict:
     for group, obs_id in observations:
         entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": _observation(
             assessment, result, group, device_ref, _study_reference(assessment), obs_id)})
-    report = _report(assessment, result, [f"urn:uuid:{obs_id}" for _, obs_id in observations])
+    report = _report(assessment, result, [f"urn:uuid:{obs_id}" for _, obs_id in observations],
+                     [f"urn:uuid:{device['id']}" for device in devices])
     bundle = {
         "resourceType": "Bundle",
         "id": _local_id(assessment, "bundle", "report"),

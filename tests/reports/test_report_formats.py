@@ -90,7 +90,8 @@ def test_the_fhir_bundle_of_each_assessment_is_valid_r4_with_its_observations_an
         [(s["name"], str(s["version"]), s["precision"]) for s in stages]
     assert all(o["device"]["reference"] == f"urn:uuid:{devices[-1]['id']}" for o in observations)
     assert all({"text": DEMO} in o["note"] for o in observations)
-    assert [e["valueString"] for e in report["extension"]] == [
+    assert [e["valueReference"]["reference"] for e in report["extension"]] == [f"urn:uuid:{d['id']}" for d in devices]
+    assert [e["valueReference"]["display"] for e in report["extension"]] == [
         f"{s['name']} version {s['version']} {s['precision']} (demo, not for diagnostic use)" for s in stages]
     critical = [o for o in observations if any(c["coding"][0]["code"] == "AA" for c in o.get("interpretation", []))]
     if result["critical_findings"]:

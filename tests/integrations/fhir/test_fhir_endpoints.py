@@ -179,6 +179,11 @@ def test_diagnostic_report_read_follows_the_assessment_and_hides_other_hospitals
     assert report["status"] == "preliminary" and report["basedOn"] == [{"reference": f"ServiceRequest/{mine}"}]
     contained = {r["id"]: r for r in report["contained"]}
     assert all(ref["reference"][1:] in contained for ref in report["result"])
+    import json
+    import re
+
+    # FHIR dom-3: every contained resource is referenced from the report (Observations, and each model Device).
+    assert set(re.findall(r'"reference": "#([^"]+)"', json.dumps(report))) == set(contained)
     assert report["conclusion"].startswith("DEMO, NOT FOR DIAGNOSTIC USE")
     for other in (theirs, "not-a-uuid"):
         issue = _outcome(his_a.get(reverse("fhir:diagnosticreport-read", kwargs={"report_id": other})), 404,
