@@ -28,6 +28,8 @@ RUN pip install pip==26.3 \
 COPY platform/ platform/
 COPY tenants/ tenants/
 COPY model_repository/ model_repository/
+# Result schemas (reports.schemas validates against them at run time).
+COPY docs/results/ docs/results/
 # Static files of the Django admin and portal, collected once at build time (development profile: collectstatic
 # needs no credentials). Bytecode compiled now, because the root filesystem is read-only at run time.
 RUN PYTHONPATH=/app:/app/platform MIP_ENV=development MIP_STATIC_ROOT=/app/static \
@@ -42,6 +44,11 @@ LABEL org.opencontainers.image.title="mip-platform" \
 # A fixed, unprivileged uid/gid (10001), matching the chart's podSecurityContext; no login shell, no home.
 RUN groupadd --system --gid 10001 mip \
  && useradd --system --uid 10001 --gid mip --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mip
+# Pango and a font for WeasyPrint's PDF reports (reports.render); pinned to bookworm's versions.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0=1.50.12+ds-1 libpangoft2-1.0-0=1.50.12+ds-1 \
+        fonts-dejavu-core=2.37-6 \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
 # Source owned by root and not writable by the runtime user.
 COPY --from=build /app /app

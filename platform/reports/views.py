@@ -1,0 +1,138 @@
+"""Download routes of an assessment's results in the formats hospitals take: PDF, HTML, FHIR Bundle, DICOM SR/SEG.
+
+Each is a download of patient data: audited (`assessment.download`, with the format) before anything is returned,
+404 for another hospital's id, 409 `result_not_ready` before success.
+"""
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+
+from api.auditing import audit_or_fail
+from api.base import TenantAPIView
+from api.problems import ApiProblem
+from inference import selectors as inference_selectors
+from inference.models import Assessment
+from reports import selectors, services
+from reports.fhir import FHIR_JSON
+from studies import storage
+from tenants.roles import Capability
+
+
+class _AnyRenderer(BaseRenderer):
+    """Lets any Accept header through: these routes answer files, and errors as problem JSON."""
+
+    media_type = "*/*"
+    format = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data, "application/json", renderer_context)
+
+
+def _not_ready(assessment: Assessment) -> ApiProblem:
+    detail = ("The assessment failed; it has no result to report." if assessment.status == Assessment.Status.FAILED
+              else f"The assessment is {assessment.status}; its report exists once it has succeeded.")
+    return ApiProblem(status=409, code="result_not_ready", detail=detail, extra={"status": assessment.status})
+
+
+def _storage_problem() -> ApiProblem:
+    return ApiProblem(status=503, code="storage_unavailable", headers={"Retry-After": "30"},
+                      detail="The object store is unavailable; try again shortly.")
+
+
+class _ReportDownloadView(TenantAPIView):
+    required_capabilities = {"GET": Capability.READ}
+    renderer_classes = [_AnyRenderer]
+    artifact_name = ""
+    missing_code = ""
+    missing_detail = ""
+    file_suffix = ""
+    inline = False
+
+    def assessment(self, assessment_id) -> Assessment:
+        assessment = inference_selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
+        if assessment is None:
+            raise ApiProblem(status=404, code="assessment_not_found",
+                             detail="No assessment with this id exists for your hospital.")
+        if assessment.status != Assessment.Status.SUCCEEDED:
+            raise _not_ready(assessment)
+        return assessment
+
+    def precheck(self, assessment: Assessment) -> None:
+        """Refuse early what cannot exist (without building anything)."""
+
+    def get(self, request, assessment_id):
+        assessment = self.assessment(assessment_id)
+        self.precheck(assessment)
+        try:
+            found = services.report_artifact_bytes(assessment=assessment, name=self.artifact_name)
+        except services.ResultNotReady:
+            raise _not_ready(assessment) from None
+        except storage.StorageUnavailable:
+            raise _storage_problem() from None
+        except (storage.StoredObjectMissing, storage.StoredObjectCorrupt):
+            raise ApiProblem(status=503, code="storage_unavailable", headers={"Retry-After": "30"},
+                             detail="A stored object of this report could not be read.") from None
+        if found is None:
+            raise ApiProblem(status=404, code=self.missing_code, detail=self.missing_detail)
+        artifact, data = found
+        audit_or_fail(request, event="assessment.download", tenant=self.tenant, assessment=assessment,
+                      details={"format": self.artifact_name, "sha256": artifact.sha256})
+        response = HttpResponse(data, content_type=artifact.content_type)
+        disposition = "inline" if self.inline else "attachment"
+        response["Content-Disposition"] = f'{disposition}; filename="{assessment.id}{self.file_suffix}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class ReportPdfView(_ReportDownloadView):
+    artifact_name = services.PDF_NAME
+    file_suffix = "-report.pdf"
+    missing_code = "report_unavailable"
+    missing_detail = "The report could not be rendered."
+
+
+class ReportHtmlView(_ReportDownloadView):
+    artifact_name = services.HTML_NAME
+    file_suffix = "-report.html"
+    inline = True
+    missing_code = "report_unavailable"
+    missing_detail = "The report could not be rendered."
+
+    def get(self, request, assessment_id):
+        response = super().get(request, assessment_id)
+        # The page embeds everything as data URIs; nothing else may load (no script, no remote resource).
+        response["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+        return response
+
+
+class DicomSrView(_ReportDownloadView):
+    artifact_name = services.SR_NAME
+    file_suffix = "-sr.dcm"
+    missing_code = "no_dicom_source"
+    missing_detail = "The assessed images were not DICOM, so there are no instances an SR could reference."
+
+
+class DicomSegView(_ReportDownloadView):
+    artifact_name = services.SEG_NAME
+    file_suffix = "-seg.dcm"
+    missing_code = "no_segmentation"
+    missing_detail = "This assessment produced no segmentation masks."
+
+    def precheck(self, assessment: Assessment) -> None:
+        has_seg = selectors.artifact_named(assessment=assessment, name=services.SEG_NAME) is not None
+        if not has_seg and not selectors.mask_artifacts(assessment=assessment).exists():
+            raise ApiProblem(status=404, code=self.missing_code, detail=self.missing_detail)
+
+
+class FhirBundleView(_ReportDownloadView):
+    """The DiagnosticReport with its Observations and model Devices as a FHIR R4 `collection` Bundle."""
+
+    def get(self, request, assessment_id):
+        import json
+
+        assessment = self.assessment(assessment_id)
+        bundle = services.fhir_bundle(assessment=assessment)
+        audit_or_fail(request, event="assessment.download", tenant=self.tenant, assessment=assessment,
+                      details={"format": "fhir"})
+        return HttpResponse(json.dumps(bundle, ensure_ascii=False), content_type=FHIR_JSON)
