@@ -195,6 +195,8 @@ def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version:
         from billing.services import usage_record_for_success
 
         usage_record_for_success(assessment=assessment)
+        from webhooks.services import assessment_event_publish  # assessment.succeeded, sent on commit
+        assessment_event_publish(assessment=assessment)
         return True
 
 
@@ -209,6 +211,8 @@ def assessment_fail(*, assessment_id, code: str, message: str) -> bool:
         assessment.error_message = message
         assessment.finished_at = timezone.now()
         assessment.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+        from webhooks.services import assessment_event_publish  # assessment.failed, sent on commit
+        assessment_event_publish(assessment=assessment)
         return True
 
 
