@@ -295,7 +295,7 @@ def event_publish(*, tenant: Tenant, event_type: str, data: dict, event_id=None,
                       .values_list("endpoint_id", flat=True))
         deliveries = [
             WebhookDelivery(tenant=tenant, endpoint=endpoint, event_id=event_id, event_type=event_type,
-                            payload=payload, next_attempt_at=now,
+                            payload=payload, created_at=now, next_attempt_at=now,
                             give_up_at=now + timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_S))
             for endpoint in endpoints if endpoint.pk not in already
         ]
@@ -326,18 +326,18 @@ def invoices_issued_publish(*, invoices) -> int:
     invoices = list(invoices)
     if not invoices:
         return 0
-    tenant_ids = {invoice.tenant_id for invoice in invoices}
+    # Ids as strings: month closing builds invoices with string tenant ids.
+    tenant_ids = {str(invoice.tenant_id) for invoice in invoices}
     with dangerously_operator_access(reason="webhooks: hospitals subscribed to invoice.issued"):
-        subscribed = set(WebhookEndpoint.objects.dangerously_all_tenants()
-                         .filter(tenant_id__in=tenant_ids, is_active=True,
-                                 event_types__contains=[events.INVOICE_ISSUED])
-                         .values_list("tenant_id", flat=True))
+        subscribed = {str(t) for t in WebhookEndpoint.objects.dangerously_all_tenants()
+                      .filter(tenant_id__in=tenant_ids, is_active=True, event_types__contains=[events.INVOICE_ISSUED])
+                      .values_list("tenant_id", flat=True)}
     created = 0
-    tenants = {t.pk: t for t in Tenant.objects.filter(pk__in=subscribed)} if subscribed else {}
+    tenants = {str(t.pk): t for t in Tenant.objects.filter(pk__in=subscribed)} if subscribed else {}
     for invoice in invoices:
-        if invoice.tenant_id in subscribed:
+        if str(invoice.tenant_id) in subscribed:
             created += len(event_publish(
-                tenant=tenants[invoice.tenant_id], event_type=events.INVOICE_ISSUED,
+                tenant=tenants[str(invoice.tenant_id)], event_type=events.INVOICE_ISSUED,
                 data=events.invoice_data(invoice),
                 event_id=events.event_id_for(tenant_id=invoice.tenant_id, event_type=events.INVOICE_ISSUED,
                                              subject_id=invoice.pk)))
@@ -478,7 +478,7 @@ def deliveries_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
 def _replay_one(delivery: WebhookDelivery, now: datetime) -> WebhookDelivery:
     return WebhookDelivery.objects.create(
         tenant_id=delivery.tenant_id, endpoint_id=delivery.endpoint_id, event_id=delivery.event_id,
-        event_type=delivery.event_type, payload=delivery.payload, next_attempt_at=now,
+        event_type=delivery.event_type, payload=delivery.payload, created_at=now, next_attempt_at=now,
         give_up_at=now + timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_S), replay_of=delivery,
     )
 
@@ -487,10 +487,10 @@ def _replay_one(delivery: WebhookDelivery, now: datetime) -> WebhookDelivery:
 def delivery_replay(*, delivery: WebhookDelivery, actor=None) -> WebhookDelivery:
     """Send a delivery's event again to its endpoint, as a new delivery with the same event id and payload (and a
     fresh retry window). Raises WebhookRejected webhook_endpoint_disabled (409) for a disabled endpoint."""
-    if not delivery.endpoint.is_active:
-        raise WebhookRejected("webhook_endpoint_disabled", "The endpoint is disabled; enable it before replaying.",
-                              409)
     with tenant_context(delivery.tenant):
+        if not WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, is_active=True).exists():
+            raise WebhookRejected("webhook_endpoint_disabled", "The endpoint is disabled; enable it before "
+                                                               "replaying.", 409)
         replay = _replay_one(delivery, timezone.now())
     _audit(event="webhook.replay", tenant=delivery.tenant, actor=actor, object_type="webhook_delivery",
            object_id=str(replay.pk), details={"replay_of": str(delivery.pk), "event_id": str(delivery.event_id),
