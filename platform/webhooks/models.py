@@ -78,7 +78,8 @@ class WebhookDelivery(TenantOwnedModel):
     last_response_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
-    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
+    # Replays go with the delivery they replay (only ever together, when the endpoint or the hospital goes).
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replays")
 
     class Meta:
         ordering = ["-created_at"]
