@@ -265,8 +265,12 @@ def _enqueue(*, tenant: Tenant, delivery_ids: list, countdown: float | None = No
             continue
         published.append(delivery_id)
     if published and countdown is None:
+        now = timezone.now()
         with tenant_context(tenant):
-            WebhookDelivery.objects.filter(pk__in=published).update(enqueued_at=timezone.now())
+            # Not over a later mark: a fast worker may already have scheduled a countdown retry (enqueued_at then
+            # holds that retry's time, which keeps the sweep off it).
+            WebhookDelivery.objects.filter(pk__in=published).filter(
+                Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now)).update(enqueued_at=now)
     return len(published)
 
 
