@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.sealing import seal, unseal
+from accounts.sealing import SealBroken, seal, unseal
 from tenants.context import dangerously_operator_access, tenant_context
 from tenants.models import Tenant
 from webhooks import events, signing, transport
@@ -390,9 +390,19 @@ def delivery_attempt(*, delivery_id, now: datetime | None = None) -> WebhookDeli
         lease = settings.WEBHOOK_CONNECT_TIMEOUT_S + settings.WEBHOOK_TIMEOUT_S + _LEASE_MARGIN_S
         delivery.locked_until = real_now + timedelta(seconds=lease)
         delivery.save(update_fields=["locked_until"])
-        signing_secrets = endpoint_signing_secrets(endpoint, now=real_now)
         url = endpoint.url
+        try:
+            signing_secrets = endpoint_signing_secrets(endpoint, now=real_now)
+        except SealBroken:
+            signing_secrets = None
 
+    if signing_secrets is None:
+        # Sealed under a key no longer configured (MIP_FIELD_ENCRYPTION_KEY rotated without the fallback): nothing
+        # can be signed. A failed attempt, so the delivery still ends (given up) and the log says what to do.
+        logger.error("webhook endpoint %s: signing secret cannot be opened; rotate it", endpoint.pk)
+        outcome = transport.PostOutcome(status=None, duration_ms=0,
+                                        error="signing secret cannot be opened: rotate the endpoint's secret")
+        return _attempt_record(delivery_id=delivery.pk, outcome=outcome, now=now)
     body = delivery_body(delivery)
     timestamp = int(real_now.timestamp())
     headers = {

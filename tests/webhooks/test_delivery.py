@@ -283,3 +283,13 @@ def test_an_assessment_succeeding_end_to_end_produces_exactly_one_signed_deliver
     assert "bone_age_months" not in got.body.decode() and "chronological_age" not in got.body.decode()
     [row] = _deliveries(hospital_a.tenant)
     assert row.status == "succeeded" and row.attempts == 1
+
+
+def test_a_secret_sealed_under_a_key_no_longer_configured_fails_the_attempt_visibly(hospital_a, receiver, settings):
+    endpoint, _ = make_endpoint(hospital_a.tenant, receiver.url)
+    [delivery] = _publish(hospital_a.tenant)
+    settings.FIELD_ENCRYPTION_KEY = "a-rotated-key-without-the-old-one-as-fallback"
+    settings.FIELD_ENCRYPTION_KEY_FALLBACKS = []
+    row = _attempt(hospital_a.tenant, delivery.pk)
+    assert row.status == "failing" and row.attempts == 1 and "rotate" in row.last_error
+    assert receiver.received == []  # nothing unsigned ever leaves
