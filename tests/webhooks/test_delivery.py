@@ -293,3 +293,27 @@ def test_a_secret_sealed_under_a_key_no_longer_configured_fails_the_attempt_visi
     row = _attempt(hospital_a.tenant, delivery.pk)
     assert row.status == "failing" and row.attempts == 1 and "rotate" in row.last_error
     assert receiver.received == []  # nothing unsigned ever leaves
+
+
+def test_offboarding_purges_the_hospitals_webhook_rows_and_leaves_the_other_hospitals(hospital_a, hospital_b, receiver):
+    from tenants.lifecycle import _purge_rows
+    from webhooks.models import WebhookAttempt, WebhookEndpoint
+    from webhooks.services import critical_finding_notify, delivery_replay, notification_settings_update
+
+    for hospital in (hospital_a, hospital_b):
+        make_endpoint(hospital.tenant, receiver.url)
+        notification_settings_update(tenant=hospital.tenant, critical_finding_emails=["lead@example.org"])
+        [delivery] = _publish(hospital.tenant)
+        _attempt(hospital.tenant, delivery.pk)
+        delivery_replay(delivery=delivery)
+        critical_finding_notify(assessment=make_assessment(hospital.tenant, status="succeeded"))
+
+    deleted = _purge_rows(hospital_a.tenant)
+
+    assert {label: count for label, count in deleted.items() if label.startswith("webhooks.")} == {
+        "webhooks.WebhookAttempt": 1, "webhooks.WebhookDelivery": 3, "webhooks.WebhookEndpoint": 1,
+        "webhooks.NotificationSettings": 1, "webhooks.CriticalFindingEmail": 1}
+    for hospital, expected in ((hospital_a, 0), (hospital_b, 1)):
+        with tenant_context(hospital.tenant):
+            assert WebhookEndpoint.objects.count() == expected
+            assert WebhookAttempt.objects.count() == expected
