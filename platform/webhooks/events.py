@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 ASSESSMENT_SUCCEEDED = "assessment.succeeded"
 ASSESSMENT_FAILED = "assessment.failed"
@@ -50,14 +50,24 @@ def _absolute(path: str) -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/") + path
 
 
+def _path(name: str, fallback: str, **kwargs) -> str:
+    # Payloads are built inside the transaction that records a result: a renamed route must not fail it.
+    try:
+        return reverse(name, kwargs=kwargs)
+    except NoReverseMatch:
+        return fallback
+
+
 def assessment_links(assessment_id) -> dict:
     """Where the receiver fetches the result (API, FHIR DiagnosticReport) and where a person opens it (portal)."""
     assessment_id = str(assessment_id)
     return {
-        "result": _absolute(reverse("api:assessment-detail", kwargs={"assessment_id": assessment_id})),
+        "result": _absolute(_path("api:assessment-detail", f"/api/v1/assessments/{assessment_id}",
+                                  assessment_id=assessment_id)),
         # The FHIR endpoint set (issue 9, integrations app) serves the report under the assessment's id.
         "fhir_report": _absolute(f"/fhir/r4/DiagnosticReport/{assessment_id}"),
-        "portal": _absolute(reverse("portal:assessment-detail", kwargs={"assessment_id": assessment_id})),
+        "portal": _absolute(_path("portal:assessment-detail", f"/assessments/{assessment_id}/",
+                                  assessment_id=assessment_id)),
     }
 
 
@@ -105,7 +115,7 @@ def invoice_data(invoice) -> dict:
             "total": str(invoice.total),
             "assessments": invoice.assessments,
             "issued_at": invoice.issued_at.isoformat().replace("+00:00", "Z"),
-            "links": {"api": _absolute(reverse("api:billing-invoice-detail",
-                                               kwargs={"invoice_id": str(invoice.pk)}))},
+            "links": {"api": _absolute(_path("api:billing-invoice-detail", f"/api/v1/billing/invoices/{invoice.pk}",
+                                             invoice_id=str(invoice.pk)))},
         }
     }

@@ -310,6 +310,11 @@ def event_publish(*, tenant: Tenant, event_type: str, data: dict, event_id=None,
     return deliveries
 
 
+def _has_subscribers(*, tenant: Tenant, event_type: str) -> bool:
+    with tenant_context(tenant):
+        return WebhookEndpoint.objects.filter(is_active=True, event_types__contains=[event_type]).exists()
+
+
 def assessment_event_publish(*, assessment) -> list[WebhookDelivery]:
     """Publish assessment.succeeded or assessment.failed for a finished assessment (by its status), in the caller's
     transaction. Called by inference.services when the state changes."""
@@ -317,6 +322,8 @@ def assessment_event_publish(*, assessment) -> list[WebhookDelivery]:
     if event_type is None:
         return []
     tenant = assessment.tenant
+    if not _has_subscribers(tenant=tenant, event_type=event_type):
+        return []  # the common case: one indexed query, no payload built
     return event_publish(tenant=tenant, event_type=event_type, data=events.assessment_data(assessment),
                          event_id=events.event_id_for(tenant_id=tenant.pk, event_type=event_type,
                                                       subject_id=assessment.pk))
@@ -601,10 +608,12 @@ def critical_finding_notify(*, assessment) -> None:
     """
     tenant = assessment.tenant
     with tenant_context(tenant):
-        event_publish(tenant=tenant, event_type=events.ASSESSMENT_CRITICAL_FINDING,
-                      data=events.assessment_data(assessment),
-                      event_id=events.event_id_for(tenant_id=tenant.pk, event_type=events.ASSESSMENT_CRITICAL_FINDING,
-                                                   subject_id=assessment.pk))
+        if _has_subscribers(tenant=tenant, event_type=events.ASSESSMENT_CRITICAL_FINDING):
+            event_publish(tenant=tenant, event_type=events.ASSESSMENT_CRITICAL_FINDING,
+                          data=events.assessment_data(assessment),
+                          event_id=events.event_id_for(tenant_id=tenant.pk,
+                                                       event_type=events.ASSESSMENT_CRITICAL_FINDING,
+                                                       subject_id=assessment.pk))
         _, created = CriticalFindingEmail.objects.get_or_create(tenant=tenant, assessment_id=assessment.pk)
     if created:
         transaction.on_commit(lambda: _email_enqueue(tenant_id=tenant.pk, assessment_id=assessment.pk))
