@@ -125,7 +125,8 @@ def _clean_url(url) -> str:
 
 def _clean_description(description) -> str:
     description = (description or "").strip() if isinstance(description, (str, type(None))) else None
-    if description is None or len(description) > _DESCRIPTION_MAX:
+    # Control characters (NUL above all, which PostgreSQL refuses in text) are input errors, not a 500.
+    if description is None or len(description) > _DESCRIPTION_MAX or any(ord(ch) < 32 for ch in description):
         raise WebhookRejected("invalid_description", f"description must be text of at most {_DESCRIPTION_MAX} "
                                                      "characters.")
     return description

@@ -63,6 +63,11 @@ def test_an_admin_registers_an_endpoint_and_sees_its_secret_only_once(admin_a, h
     ({"url": "https://user:pw@127.0.0.1/x"}, "webhook_url_credentials"),
     ({"url": None}, "webhook_url_invalid"),
     ({"description": "x" * 201}, "invalid_description"),
+    ({"description": "RIS\u0000"}, "invalid_description"),
+    ({"description": 42}, "invalid_description"),
+    ({"url": "https://\u0000.example/x"}, "webhook_url_invalid"),
+    ({"url": "https://[::1/x"}, "webhook_url_invalid"),
+    ({"url": "https://127.0.0.1:99999/x"}, "webhook_url_invalid"),
     ({"active": "maybe"}, "invalid_active"),
 ])
 def test_bad_endpoint_input_is_a_400_problem_with_a_stable_code(admin_a, overrides, code):
@@ -211,3 +216,34 @@ def test_the_portal_pages_are_for_administrators_only(hospital_a):
     assert radiologist.get("/portal/webhooks/").status_code == 403
     assert radiologist.get("/portal/webhooks/notifications/").status_code == 403
     assert Client().get("/portal/webhooks/").status_code == 302  # to sign-in
+
+
+def test_no_input_to_the_webhook_api_answers_5xx(admin_a):
+    """Property: whatever JSON an integrator sends, the answer is a problem document or a success, never a 500."""
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=40)
+    values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text(max_size=5), scalars, max_size=2)
+    urls = st.sampled_from(["http://127.0.0.1:9/x", "https://169.254.169.254/", "https://[::1]:0/", "https://a..b/",
+                            "http://127.0.0.1:9/" + "x" * 3000]) | st.text(max_size=60)
+    bodies = st.fixed_dictionaries({}, optional={"url": urls | values, "event_types": values,
+                                                 "description": values, "active": values,
+                                                 "keep_previous_for_s": values})
+    endpoint_id = admin_a.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/x", "event_types": ["invoice.issued"]},
+                               content_type="application/json").json()["id"]
+
+    @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(body=bodies, method=st.sampled_from(["create", "patch", "rotate"]))
+    def check(body, method):
+        if method == "create":
+            response = admin_a.post("/api/v1/webhooks", body, content_type="application/json")
+        elif method == "patch":
+            response = admin_a.patch(f"/api/v1/webhooks/{endpoint_id}", body, content_type="application/json")
+        else:
+            response = admin_a.post(f"/api/v1/webhooks/{endpoint_id}/rotate-secret", body,
+                                    content_type="application/json")
+        assert response.status_code < 500, (method, body, response.content[:300])
+        if response.status_code >= 400:
+            assert response["Content-Type"] == "application/problem+json"
+
+    check()
