@@ -68,6 +68,12 @@ PURGED_ON_OFFBOARD: tuple[str, ...] = (
     "studies.Series",
     "studies.ImageInstance",
     "studies.Study",
+    # Webhooks and notification settings (issue 9): configuration and delivery logs, gone with the hospital.
+    "webhooks.WebhookAttempt",
+    "webhooks.WebhookDelivery",
+    "webhooks.WebhookEndpoint",
+    "webhooks.NotificationSettings",
+    "webhooks.CriticalFindingEmail",
     "tenants.ApiKey",
     "tenants.Membership",
 )

@@ -31,6 +31,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 
 # API keys act for an HIS: they can only ever submit and read, whatever else a scope list claims.
 API_KEY_SCOPES: frozenset[str] = frozenset({Capability.SUBMIT.value, Capability.READ.value})
+# ... and, when an administrator grants it explicitly, manage the hospital's webhooks (an HIS that registers its own
+# endpoint; issue 9). Never a default scope.
+API_KEY_SCOPES = API_KEY_SCOPES | {Capability.MANAGE_WEBHOOKS.value}
 
 
 def role_allows(role: str, capability: Capability | str) -> bool:

@@ -98,6 +98,22 @@ _KINDS = [
     EventKind("audit.archive", "110101", "Audit Log Used", "", "", Action.DELETE, False),
 ]
 
+# Webhooks and notification settings (issue 9, platform/webhooks): configuration changes of the hospital's
+# integrations. Rotating a signing secret changes a credential, hence the security-attributes subtype.
+_KINDS += [
+    EventKind("webhook.create", "110100", "Application Activity", "110131", "Software Configuration",
+              Action.CREATE, False),
+    EventKind("webhook.update", "110100", "Application Activity", "110131", "Software Configuration",
+              Action.UPDATE, False),
+    EventKind("webhook.delete", "110100", "Application Activity", "110131", "Software Configuration",
+              Action.DELETE, False),
+    EventKind("webhook.rotate_secret", "110113", "Security Alert", "110137", "User Security Attributes Changed",
+              Action.UPDATE, False),
+    EventKind("webhook.replay", "110100", "Application Activity", "", "", Action.EXECUTE, False),
+    EventKind("notification_settings.change", "110100", "Application Activity", "110131", "Software Configuration",
+              Action.UPDATE, False),
+]
+
 EVENT_KINDS: dict[str, EventKind] = {kind.code: kind for kind in _KINDS}
 
 

@@ -329,6 +329,8 @@ def _close_period(*, period: date, tenant_ids: list[str], result: CloseResult, b
         invoices.append(invoice)
     Invoice.objects.dangerously_all_tenants().bulk_create(invoices, batch_size=1000)
     InvoiceLine.objects.dangerously_all_tenants().bulk_create(lines, batch_size=2000)
+    from webhooks.services import invoices_issued_publish  # invoice.issued, sent on commit
+    invoices_issued_publish(invoices=invoices)
     result.invoices += len(invoices)
     result.lines += len(lines)
     result.periods.append(f"{period:%Y-%m}")

@@ -270,6 +270,39 @@ AUDIT_SIGNING_KEY = env_required("AUDIT_SIGNING_KEY", dev_default="dev-only-audi
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 3650)
 
 # ---------------------------------------------------------------------------
+# Webhooks and e-mail notifications (platform/webhooks, docs/webhooks.md)
+# ---------------------------------------------------------------------------
+# One attempt: connect within WEBHOOK_CONNECT_TIMEOUT_S, the whole answer within WEBHOOK_TIMEOUT_S.
+WEBHOOK_CONNECT_TIMEOUT_S = env_float("WEBHOOK_CONNECT_TIMEOUT_S", 3.0)
+WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
+# Undelivered events are retried for WEBHOOK_RETRY_WINDOW_S (a day), waiting WEBHOOK_RETRY_BASE_S doubled after
+# each failure up to WEBHOOK_RETRY_MAX_S (±20% jitter), then given up (replayable).
+WEBHOOK_RETRY_WINDOW_S = env_int("WEBHOOK_RETRY_WINDOW_S", 86400)
+WEBHOOK_RETRY_BASE_S = env_float("WEBHOOK_RETRY_BASE_S", 30.0)
+WEBHOOK_RETRY_MAX_S = env_float("WEBHOOK_RETRY_MAX_S", 3600.0)
+# Development and tests only (forced off in production): deliver to this machine (http allowed there) and to
+# private networks. Production delivers over https to public addresses only.
+WEBHOOK_ALLOW_LOOPBACK = IS_DEV and env_bool("WEBHOOK_ALLOW_LOOPBACK", True)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = IS_DEV and env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+# The Celery queue of delivery and e-mail tasks ("" = the default queue); a slow HIS must not hold up inference
+# workers, so production gives webhooks their own queue and worker.
+WEBHOOK_QUEUE = env_str("WEBHOOK_QUEUE", "")
+CELERY_BEAT_SCHEDULE["webhooks-sweep-deliveries"] = {
+    "task": "webhooks.tasks.sweep_deliveries",
+    "schedule": env_float("WEBHOOK_SWEEP_INTERVAL_S", 30.0),
+}
+# Critical-finding e-mails. Development prints them on the console; production sends through SMTP.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if IS_DEV
+                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_S", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Imaging AI platform <noreply@localhost>")
+
+# ---------------------------------------------------------------------------
 # REST framework
 # ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

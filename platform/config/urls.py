@@ -10,6 +10,8 @@ urlpatterns = [
     path("api/v1/", include("reviews.urls")),
     path("fhir/r4/", include("integrations.fhir_urls")),
     path("dicomweb/", include("integrations.dicomweb_urls")),
+    # Webhook and notification pages for hospital administrators (issue 9).
+    path("portal/webhooks/", include("webhooks.portal_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
     path("", include("portal.urls")),

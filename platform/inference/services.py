@@ -308,6 +308,11 @@ def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version:
         from billing.services import usage_record_for_success
 
         usage_record_for_success(assessment=assessment)
+        from webhooks.services import assessment_event_publish, critical_finding_notify
+
+        assessment_event_publish(assessment=assessment)  # assessment.succeeded, sent on commit
+        if findings:
+            critical_finding_notify(assessment=assessment)  # webhook and e-mail, sent on commit
         transaction.on_commit(lambda: _after_success(assessment))
         return True
 
@@ -324,7 +329,19 @@ def _after_success(assessment: Assessment) -> None:
             logger.exception("after-success hook %s failed for assessment %s", hook.__name__, assessment.id)
 
 
-_SUCCESS_HOOKS: list = []
+def _enqueue_report_artifacts(assessment: Assessment) -> None:
+    """Build the SR, SEG, HTML and PDF in the background (the download routes also build what is missing)."""
+    from reports.tasks import build_report_artifacts
+
+    build_report_artifacts.apply_async(
+        kwargs={"tenant_id": str(assessment.tenant_id), "assessment_id": str(assessment.id)},
+        queue=(settings.CELERY_URGENT_QUEUE if assessment.priority != Assessment.Priority.ROUTINE
+               else settings.CELERY_TASK_DEFAULT_QUEUE),
+        retry=True, retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+    )
+
+
+_SUCCESS_HOOKS: list = [_enqueue_report_artifacts]
 
 
 def assessment_fail(*, assessment_id, code: str, message: str) -> bool:
@@ -338,6 +355,8 @@ def assessment_fail(*, assessment_id, code: str, message: str) -> bool:
         assessment.error_message = message
         assessment.finished_at = timezone.now()
         assessment.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+        from webhooks.services import assessment_event_publish  # assessment.failed, sent on commit
+        assessment_event_publish(assessment=assessment)
         return True
 
 
