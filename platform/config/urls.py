@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("reviews.urls")),
     path("fhir/r4/", include("integrations.fhir_urls")),
     path("dicomweb/", include("integrations.dicomweb_urls")),
+    path("api/v1/", include("integrations.hl7_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
     path("", include("portal.urls")),
