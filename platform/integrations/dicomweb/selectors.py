@@ -77,8 +77,9 @@ def _artifact_header(storage_key: str, sha256: str) -> _HeaderFacts | None:
             ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         number = ds.get("InstanceNumber")
         tsuid = ds.file_meta.get("TransferSyntaxUID", "") if hasattr(ds, "file_meta") else ""
-        return _HeaderFacts(series_uid=str(ds.get("SeriesInstanceUID", "")), sop_class_uid=str(ds.get("SOPClassUID", "")),
-                            modality=str(ds.get("Modality", "")), instance_number=int(number) if number not in (None, "") else None,
+        return _HeaderFacts(series_uid=str(ds.get("SeriesInstanceUID", "")),
+                            sop_class_uid=str(ds.get("SOPClassUID", "")), modality=str(ds.get("Modality", "")),
+                            instance_number=int(number) if number not in (None, "") else None,
                             transfer_syntax_uid=str(tsuid))
     except Exception as exc:  # noqa: BLE001 - a damaged generated object is left out, never a 500
         logger.warning("generated DICOM object unreadable: %s", type(exc).__name__)

@@ -154,7 +154,8 @@ def _store_one(*, tenant: Tenant, data: bytes, study_uid: str | None) -> StoredI
 @transaction.atomic
 def stow_store(*, tenant: Tenant, instances: Iterable[tuple[str, bytes]], study_uid: str | None = None,
                on_done=None) -> StowOutcome:
-    """Store each (part media type, bytes) of a STOW-RS request for `tenant`; returns what was stored and what failed, and why.
+    """Store each (part media type, bytes) of a STOW-RS request for `tenant`; returns what was stored and what
+    failed, and why.
 
     `study_uid` (from /studies/{study}) refuses instances of another study (reason 0xA900). Each instance goes
     through studies.imaging.parse_upload and studies.services.image_ingest (content-addressed, once per
