@@ -250,3 +250,59 @@ def _structured_report(evidence: pydicom.Dataset):
     return hd.sr.Comprehensive3DSR(evidence=[evidence], content=report[0], series_instance_uid=hd.UID(),
                                    series_number=99, sop_instance_uid=hd.UID(), instance_number=1,
                                    manufacturer="MIP")
+
+
+@pytest.fixture
+def gunicorn_url(transactional_db, platform_settings):
+    """The platform under gunicorn (the production server), on this test's database and object store."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MIP_ENV": "test", "DJANGO_SETTINGS_MODULE": "config.settings",
+           "MIP_DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+           "MIP_S3_ENDPOINT_URL": platform_settings.S3_ENDPOINT_URL, "MIP_S3_ACCESS_KEY": platform_settings.S3_ACCESS_KEY,
+           "MIP_S3_SECRET_KEY": platform_settings.S3_SECRET_KEY, "MIP_S3_BUCKET": platform_settings.S3_BUCKET,
+           "MIP_CACHE_KEY_PREFIX": f"gunicorn-test-{os.getpid()}"}
+    if db.get("PASSWORD"):
+        env["MIP_DATABASE_URL"] = env["MIP_DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+    platform_dir = Path(__file__).resolve().parents[2] / "platform"
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+                               "--workers", "1", "--timeout", "60"], cwd=platform_dir, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "gunicorn did not come up"
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_large_study_sent_with_chunked_transfer_encoding_is_stored_under_gunicorn(gunicorn_url, hospital_a):
+    session = create_session()
+    session.headers["Authorization"] = f"Api-Key {hospital_a.api_key}"
+    client = DICOMwebClient(url=f"{gunicorn_url}/dicomweb", session=session)  # default 1 MB chunks
+    hand, mr = pydicom.dcmread(HAND), pydicom.dcmread(MR)
+    assert len(as_sent(hand)) + len(as_sent(mr)) > 4 * client._chunk_size  # so the client sends it chunked
+    stored = client.store_instances([hand, mr])
+    assert sorted(_referenced(stored)) == sorted([hand.SOPInstanceUID, mr.SOPInstanceUID])
+    served = _raw_instance(client, hand.StudyInstanceUID, hand.SeriesInstanceUID, hand.SOPInstanceUID)
+    assert served == as_sent(hand)
