@@ -276,7 +276,7 @@ def gunicorn_url(transactional_db, platform_settings):
         env["MIP_DATABASE_URL"] = env["MIP_DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
     platform_dir = Path(__file__).resolve().parents[2] / "platform"
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                               "--workers", "1", "--timeout", "60"], cwd=platform_dir, env=env,
+                               "--workers", "1", "--timeout", "60", "--graceful-timeout", "2"], cwd=platform_dir, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
