@@ -112,6 +112,10 @@ def test_a_pacs_stores_searches_and_retrieves_byte_identical_instances(pacs_a):
     instances = pacs_a.search_for_instances(ct.StudyInstanceUID, ct.SeriesInstanceUID)
     assert [i["00080018"]["Value"][0] for i in instances] == [ct.SOPInstanceUID]
     assert instances[0]["00080016"]["Value"] == [ct.SOPClassUID]
+    paged = pacs_a.search_for_instances(limit=2) + pacs_a.search_for_instances(limit=2, offset=2)
+    assert sorted(i["00080018"]["Value"][0] for i in paged) == sorted(ds.SOPInstanceUID for ds in files.values())
+    paged_series = pacs_a.search_for_series(limit=1, offset=1)
+    assert len(paged_series) == 1 and paged_series[0]["00201209"]["Value"] == [1]
     found = pacs_a.search_for_instances(search_filters={"SOPInstanceUID": files[HAND].SOPInstanceUID})
     assert [i["0020000D"]["Value"][0] for i in found] == [files[HAND].StudyInstanceUID]
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
 from api.problems import ApiProblem
-from integrations.dicomweb.selectors import DicomObject, ObjectFilter
+from integrations.dicomweb.selectors import DicomObject, ObjectFilter, SeriesSummary
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -135,20 +134,12 @@ def study_json(*, study_uid: str, accession: str, study_date, objects: list[Dico
     return ds.to_json_dict()
 
 
-def series_groups(objects: list[DicomObject]) -> "OrderedDict[str, list[DicomObject]]":
-    groups: OrderedDict[str, list[DicomObject]] = OrderedDict()
-    for obj in objects:
-        groups.setdefault(obj.series_uid, []).append(obj)
-    return groups
-
-
-def series_json(*, members: list[DicomObject], url: str) -> dict:
-    first = members[0]
+def series_json(*, series: SeriesSummary, url: str) -> dict:
     ds = Dataset()
-    ds.StudyInstanceUID = first.study_uid
-    ds.Modality = first.modality or None
-    ds.SeriesInstanceUID = first.series_uid
-    ds.NumberOfSeriesRelatedInstances = len(members)
+    ds.StudyInstanceUID = series.study_uid
+    ds.Modality = series.modality or None
+    ds.SeriesInstanceUID = series.series_uid
+    ds.NumberOfSeriesRelatedInstances = series.instances
     ds.RetrieveURL = url
     _common(ds)
     return ds.to_json_dict()

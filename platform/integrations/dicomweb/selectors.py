@@ -13,7 +13,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 
 from inference.models import AssessmentArtifact
 from studies import storage
@@ -157,8 +157,7 @@ def _study_q(prefix: str, f: ObjectFilter) -> Q:
     return q
 
 
-def objects_matching(*, tenant: Tenant, match: ObjectFilter) -> list[DicomObject]:
-    """Every DICOM object of the hospital that matches, images first then generated objects, in a stable order."""
+def _images_matching(tenant: Tenant, match: ObjectFilter) -> QuerySet[ImageInstance]:
     images = dicom_images(tenant=tenant).filter(_study_q("study__", match))
     if match.series_uids:
         images = images.filter(series_instance_uid__in=match.series_uids)
@@ -168,14 +167,17 @@ def objects_matching(*, tenant: Tenant, match: ObjectFilter) -> list[DicomObject
         images = images.filter(sop_class_uid__in=match.sop_class_uids)
     if match.modalities:
         images = images.filter(modality__in=match.modalities)
-    found = [_image_object(row) for row in images.order_by("study__created_at", "series_instance_uid",
-                                                            "instance_number", "created_at", "id")]
+    return images
+
+
+def _artifacts_matching(tenant: Tenant, match: ObjectFilter) -> list[DicomObject]:
     artifacts = dicom_artifacts(tenant=tenant).filter(_study_q("assessment__instance__study__", match))
     if match.sop_uids:
         artifacts = artifacts.filter(sop_instance_uid__in=match.sop_uids)
     if match.modalities:
         kinds = [kind for kind, modality in ARTIFACT_MODALITY.items() if modality in match.modalities]
         artifacts = artifacts.filter(kind__in=kinds)
+    found = []
     for row in artifacts.order_by("created_at", "id"):
         obj = _artifact_object(row)
         if obj is None:
@@ -185,13 +187,57 @@ def objects_matching(*, tenant: Tenant, match: ObjectFilter) -> list[DicomObject
         if match.sop_class_uids and obj.sop_class_uid not in match.sop_class_uids:
             continue
         found.append(obj)
+    return found
+
+
+def objects_matching(*, tenant: Tenant, match: ObjectFilter, max_results: int | None = None) -> list[DicomObject]:
+    """The hospital's DICOM objects that match, images first then generated objects, in a stable order.
+
+    `max_results` bounds what is read (a QIDO page asks for offset + limit + 1): the database slices the images,
+    and generated objects are only read when the images do not fill the page.
+    """
+    images = _images_matching(tenant, match).order_by("study__created_at", "series_instance_uid",
+                                                      "instance_number", "created_at", "id")
+    if max_results is not None:
+        images = images[:max_results]
+    found = [_image_object(row) for row in images]
+    if max_results is None or len(found) < max_results:
+        found += _artifacts_matching(tenant, match)
     # One SOP Instance appears once even if two stored files claim it (the first stored wins).
     seen, unique = set(), []
     for obj in found:
         if obj.sop_uid not in seen:
             seen.add(obj.sop_uid)
             unique.append(obj)
-    return unique
+    return unique[:max_results] if max_results is not None else unique
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    study_uid: str
+    series_uid: str
+    modality: str
+    instances: int
+
+
+def series_matching(*, tenant: Tenant, match: ObjectFilter, max_results: int) -> list[SeriesSummary]:
+    """The hospital's series that match (counted in the database), image series first, at most `max_results`."""
+    rows = (_images_matching(tenant, match)
+            .values("study__study_instance_uid", "series_instance_uid")
+            .annotate(instances=Count("id"), modality=Max("modality"), first=Min("created_at"))
+            .order_by("first", "series_instance_uid")[:max_results])
+    found = [SeriesSummary(study_uid=row["study__study_instance_uid"], series_uid=row["series_instance_uid"],
+                           modality=row["modality"] or "", instances=row["instances"]) for row in rows]
+    if len(found) < max_results:
+        groups: dict[tuple[str, str], list[DicomObject]] = {}
+        for obj in _artifacts_matching(tenant, match):
+            groups.setdefault((obj.study_uid, obj.series_uid), []).append(obj)
+        known = {(s.study_uid, s.series_uid) for s in found}
+        for (study_uid, series_uid), members in groups.items():
+            if (study_uid, series_uid) not in known:
+                found.append(SeriesSummary(study_uid=study_uid, series_uid=series_uid,
+                                           modality=members[0].modality, instances=len(members)))
+    return found[:max_results]
 
 
 def study_uid_known(*, tenant: Tenant, study_uid: str) -> bool:

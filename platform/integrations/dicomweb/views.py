@@ -323,12 +323,12 @@ class SeriesSearchMixin:
     def search_series(self, request, *, fixed: ObjectFilter, allowed: set[str]):
         self.require_json_accept()
         query = qido.parse_query(request.query_params, allowed=allowed, fixed=fixed)
-        groups = list(qido.series_groups(self.objects(query.match)).values())
-        page, headers = _page(groups, query, request)
-        body = [qido.series_json(members=members, url=self.url("series", study_uid=members[0].study_uid,
-                                                               series_uid=members[0].series_uid))
-                for members in page]
-        self.audit_query(level="series", study_uids=[m[0].study_uid for m in page], count=len(body))
+        found = selectors.series_matching(tenant=self.tenant, match=query.match,
+                                          max_results=query.offset + query.limit + 1)
+        page, headers = _page(found, query, request)
+        body = [qido.series_json(series=s, url=self.url("series", study_uid=s.study_uid, series_uid=s.series_uid))
+                for s in page]
+        self.audit_query(level="series", study_uids=[s.study_uid for s in page], count=len(body))
         return _dicom_json_response(body, headers=headers)
 
 
@@ -336,7 +336,9 @@ class InstanceSearchMixin:
     def search_instances(self, request, *, fixed: ObjectFilter, allowed: set[str]):
         self.require_json_accept()
         query = qido.parse_query(request.query_params, allowed=allowed, fixed=fixed)
-        page, headers = _page(self.objects(query.match), query, request)
+        found = selectors.objects_matching(tenant=self.tenant, match=query.match,
+                                           max_results=query.offset + query.limit + 1)
+        page, headers = _page(found, query, request)
         body = [qido.instance_json(obj=o, url=self.url("instance", study_uid=o.study_uid, series_uid=o.series_uid,
                                                        sop_uid=o.sop_uid)) for o in page]
         self.audit_query(level="instance", study_uids=[o.study_uid for o in page], count=len(body))
@@ -407,7 +409,8 @@ class SeriesInstancesView(InstanceSearchMixin, DicomWebView):
 
     def get(self, request, study_uid, series_uid):
         fixed = ObjectFilter(study_uids=[study_uid], series_uids=[series_uid])
-        if not self.objects(ObjectFilter(study_uids=[study_uid], series_uids=[series_uid])):
+        if not selectors.objects_matching(tenant=self.tenant, match=ObjectFilter(
+                study_uids=[study_uid], series_uids=[series_uid]), max_results=1):
             raise _not_found("series_not_found", "series")
         return self.search_instances(request, fixed=fixed, allowed=qido.INSTANCE_KEYS)
 
