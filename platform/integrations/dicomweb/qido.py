@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from api.problems import ApiProblem
-from integrations.dicomweb.selectors import DicomObject, ObjectFilter, SeriesSummary
+from integrations.dicomweb.selectors import DicomObject, ObjectFilter, SeriesSummary, StudySummary
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -120,15 +120,15 @@ def _common(ds: Dataset) -> None:
     ds.InstanceAvailability = "ONLINE"
 
 
-def study_json(*, study_uid: str, accession: str, study_date, objects: list[DicomObject], url: str) -> dict:
+def study_json(*, study_uid: str, accession: str, study_date, summary: StudySummary, url: str) -> dict:
     ds = Dataset()
     if study_date:
         ds.StudyDate = study_date.strftime("%Y%m%d")
     ds.AccessionNumber = accession or None
-    ds.ModalitiesInStudy = sorted({o.modality for o in objects if o.modality}) or None
+    ds.ModalitiesInStudy = sorted(summary.modalities) or None
     ds.StudyInstanceUID = study_uid
-    ds.NumberOfStudyRelatedSeries = len({o.series_uid for o in objects})
-    ds.NumberOfStudyRelatedInstances = len(objects)
+    ds.NumberOfStudyRelatedSeries = len(summary.series)
+    ds.NumberOfStudyRelatedInstances = summary.instances
     ds.RetrieveURL = url
     _common(ds)
     return ds.to_json_dict()

@@ -11,7 +11,7 @@ import io
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Count, Max, Min, Q, QuerySet
 
@@ -238,6 +238,36 @@ def series_matching(*, tenant: Tenant, match: ObjectFilter, max_results: int) ->
                 found.append(SeriesSummary(study_uid=study_uid, series_uid=series_uid,
                                            modality=members[0].modality, instances=len(members)))
     return found[:max_results]
+
+
+@dataclass
+class StudySummary:
+    instances: int = 0
+    series: set[str] = field(default_factory=set)
+    modalities: set[str] = field(default_factory=set)
+
+
+def study_summaries(*, tenant: Tenant, study_uids: list[str]) -> dict[str, StudySummary]:
+    """Instance and series counts and modalities of a page of studies (images aggregated in the database)."""
+    from django.contrib.postgres.aggregates import ArrayAgg
+
+    summaries = {uid: StudySummary() for uid in study_uids}
+    rows = (dicom_images(tenant=tenant).filter(study__study_instance_uid__in=study_uids)
+            .values("study__study_instance_uid")
+            .annotate(instances=Count("id"), series=ArrayAgg("series_instance_uid", distinct=True),
+                      modalities=ArrayAgg("modality", distinct=True)))
+    for row in rows:
+        summary = summaries[row["study__study_instance_uid"]]
+        summary.instances += row["instances"]
+        summary.series.update(row["series"])
+        summary.modalities.update(m for m in row["modalities"] if m)
+    for obj in _artifacts_matching(tenant, ObjectFilter(study_uids=study_uids)):
+        summary = summaries[obj.study_uid]
+        summary.instances += 1
+        summary.series.add(obj.series_uid)
+        if obj.modality:
+            summary.modalities.add(obj.modality)
+    return summaries
 
 
 def study_uid_known(*, tenant: Tenant, study_uid: str) -> bool:

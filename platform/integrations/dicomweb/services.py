@@ -125,6 +125,7 @@ def _store_one(*, tenant: Tenant, data: bytes, study_uid: str | None) -> StoredI
     existing = ImageInstance.objects.filter(tenant=tenant, sop_instance_uid=sop_uid).select_related("study").first()
     if existing is not None:
         # Re-sending an instance is not a failure; the copy stored first is kept (SOP Instance UIDs are unique).
+        _keep_header_facts(existing, header)
         return StoredInstance(sop_class, sop_uid, existing.study.study_instance_uid, existing.series_instance_uid,
                               created=False, patient_key=existing.sha256)
     try:
@@ -138,17 +139,23 @@ def _store_one(*, tenant: Tenant, data: bytes, study_uid: str | None) -> StoredI
     except storage.StorageUnavailable:
         return FailedInstance(sop_class, sop_uid, PROCESSING_FAILURE, "storage_unavailable")
     instance = ingested.instance
-    # What QIDO-RS answers with and matches on; kept from the header, never patient identifiers.
-    instance.sop_class_uid = instance.sop_class_uid or sop_class
-    if instance.instance_number is None:
-        instance.instance_number = header.instance_number
-    instance.save(update_fields=["sop_class_uid", "instance_number"])
+    _keep_header_facts(instance, header)
+    return StoredInstance(sop_class, sop_uid, instance.study.study_instance_uid, instance.series_instance_uid,
+                          created=ingested.created, patient_key=instance.sha256)
+
+
+def _keep_header_facts(instance: ImageInstance, header: _Header) -> None:
+    """What QIDO-RS answers with and matches on, kept from the header (never patient identifiers). Fills only
+    what is missing, e.g. for an image first uploaded through the HIS API."""
+    if not instance.sop_class_uid or instance.instance_number is None:
+        instance.sop_class_uid = instance.sop_class_uid or header.sop_class_uid
+        if instance.instance_number is None:
+            instance.instance_number = header.instance_number
+        instance.save(update_fields=["sop_class_uid", "instance_number"])
     study = instance.study
     if study.study_date is None and header.study_date is not None:
         study.study_date = header.study_date
         study.save(update_fields=["study_date"])
-    return StoredInstance(sop_class, sop_uid, study.study_instance_uid, instance.series_instance_uid,
-                          created=ingested.created, patient_key=instance.sha256)
 
 
 @transaction.atomic

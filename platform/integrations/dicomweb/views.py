@@ -294,12 +294,9 @@ class StudiesView(StowMixin, DicomWebView):
         page = list(studies[query.offset:query.offset + query.limit + 1])
         more = len(page) > query.limit
         page = page[:query.limit]
-        objects = self.objects(ObjectFilter(study_uids=[s.study_instance_uid for s in page])) if page else []
-        by_study: dict[str, list[DicomObject]] = {}
-        for obj in objects:
-            by_study.setdefault(obj.study_uid, []).append(obj)
+        summaries = selectors.study_summaries(tenant=self.tenant, study_uids=[s.study_instance_uid for s in page])
         body = [qido.study_json(study_uid=s.study_instance_uid, accession=s.accession_number,
-                                study_date=s.study_date, objects=by_study.get(s.study_instance_uid, []),
+                                study_date=s.study_date, summary=summaries[s.study_instance_uid],
                                 url=self.url("study", study_uid=s.study_instance_uid)) for s in page]
         self.audit_query(level="study", study_uids=[s.study_instance_uid for s in page], count=len(body))
         return _dicom_json_response(body, headers=_more_warning(request) if more else None)
