@@ -44,13 +44,18 @@ def _client(base_url: str, api_key: str) -> DICOMwebClient:
 
 
 @pytest.fixture
-def pacs_a(live_server, hospital_a, platform_settings) -> DICOMwebClient:
-    return _client(live_server.url, hospital_a.api_key)
+def pacs_a(live_server, hospital_a, platform_settings):
+    client = _client(live_server.url, hospital_a.api_key)
+    yield client
+    # A kept-alive connection keeps its live-server thread, and that thread's database connection, open.
+    client._session.close()
 
 
 @pytest.fixture
-def pacs_b(live_server, hospital_b, platform_settings) -> DICOMwebClient:
-    return _client(live_server.url, hospital_b.api_key)
+def pacs_b(live_server, hospital_b, platform_settings):
+    client = _client(live_server.url, hospital_b.api_key)
+    yield client
+    client._session.close()
 
 
 def _referenced(response_ds) -> list[str]:
@@ -306,7 +311,10 @@ def test_a_large_study_sent_with_chunked_transfer_encoding_is_stored_under_gunic
     client = DICOMwebClient(url=f"{gunicorn_url}/dicomweb", session=session)  # default 1 MB chunks
     hand, mr = pydicom.dcmread(HAND), pydicom.dcmread(MR)
     assert len(as_sent(hand)) + len(as_sent(mr)) > 4 * client._chunk_size  # so the client sends it chunked
-    stored = client.store_instances([hand, mr])
-    assert sorted(_referenced(stored)) == sorted([hand.SOPInstanceUID, mr.SOPInstanceUID])
-    served = _raw_instance(client, hand.StudyInstanceUID, hand.SeriesInstanceUID, hand.SOPInstanceUID)
-    assert served == as_sent(hand)
+    try:
+        stored = client.store_instances([hand, mr])
+        assert sorted(_referenced(stored)) == sorted([hand.SOPInstanceUID, mr.SOPInstanceUID])
+        served = _raw_instance(client, hand.StudyInstanceUID, hand.SeriesInstanceUID, hand.SOPInstanceUID)
+        assert served == as_sent(hand)
+    finally:
+        session.close()
