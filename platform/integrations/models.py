@@ -13,14 +13,16 @@ from tenants.models import TenantOwnedModel
 class Hl7Destination(TenantOwnedModel):
     """The hospital's HL7 v2 receiver (its HIS or interface engine) for ORU^R01 results over MLLP.
 
-    One per hospital. MSH-4 (sending facility) and MSH-5/MSH-6 (receiving application and facility) are what the
-    hospital's interface engine routes on; MSH-3 (sending application) is the platform's, from settings.
+    One per hospital. MSH-3/MSH-4 (sending application and facility) and MSH-5/MSH-6 (receiving application and
+    facility) are what the hospital's interface engine routes on; a blank sending application is the platform's
+    (settings.HL7_SENDING_APPLICATION), a blank sending facility the hospital's slug.
     """
 
     id = models.BigAutoField(primary_key=True)
     host = models.CharField(max_length=255)
     port = models.PositiveIntegerField()
     enabled = models.BooleanField(default=False)
+    sending_application = models.CharField(max_length=180, blank=True, default="")
     sending_facility = models.CharField(max_length=180, blank=True, default="")
     receiving_application = models.CharField(max_length=180, blank=True, default="")
     receiving_facility = models.CharField(max_length=180, blank=True, default="")

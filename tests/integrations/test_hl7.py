@@ -71,7 +71,7 @@ def _configure(hospital, port: int):
 
     with tenant_context(hospital.tenant):
         return hl7_destination_configure(tenant=hospital.tenant, host="127.0.0.1", port=port,
-                                         sending_facility="MIP-A", receiving_application="RIS",
+                                         sending_application="MIP-AI", sending_facility="MIP-A", receiving_application="RIS",
                                          receiving_facility="HOSP")
 
 
@@ -147,7 +147,8 @@ def test_a_succeeded_assessment_is_delivered_as_oru_r01_and_acknowledged(his_a, 
     message = receiver.messages[0]
     parsed = parse_message(message, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=True)
     msh = parsed.msh
-    assert (msh.msh_4.value, msh.msh_5.value, msh.msh_6.value) == ("MIP-A", "RIS", "HOSP")
+    assert (msh.msh_3.value, msh.msh_4.value, msh.msh_5.value, msh.msh_6.value) == ("MIP-AI", "MIP-A", "RIS",
+                                                                                      "HOSP")
     assert msh.msh_9.value == "ORU^R01^ORU_R01" and msh.msh_12.value == "2.5.1"
     assert msh.msh_10.value == delivered.control_id
     result = body["result"]

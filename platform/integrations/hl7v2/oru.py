@@ -2,8 +2,8 @@
 
 Layout (docs/hl7.md):
 
-    MSH  sending application (settings.HL7_SENDING_APPLICATION) and facility (per hospital), receiving
-         application and facility (per hospital), control id, processing id P, version 2.5.1
+    MSH  sending application and facility, receiving application and facility (per hospital; defaults: the
+         platform's settings.HL7_SENDING_APPLICATION and the hospital's slug), control id, processing id P, 2.5.1
     PID  only what the platform holds: the patient's sex (PID-8). No name, no identifier: the HIS matches the
          result to its order by the accession number.
     ORC  RE (observations to follow), ORC-3 filler order number = accession number
@@ -103,7 +103,7 @@ def build_oru(*, assessment: Assessment, control_id: str | None = None, destinat
 
     message = Message("ORU_R01", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
     msh = message.msh
-    msh.msh_3 = escape(settings.HL7_SENDING_APPLICATION)
+    msh.msh_3 = escape((destination.sending_application if destination else "") or settings.HL7_SENDING_APPLICATION)
     msh.msh_4 = escape((destination.sending_facility if destination else "") or assessment.tenant.slug)
     if destination is not None:
         msh.msh_5 = escape(destination.receiving_application)

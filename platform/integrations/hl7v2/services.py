@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def hl7_destination_configure(*, tenant: Tenant, host: str, port: int, enabled: bool = True,
-                              sending_facility: str = "", receiving_application: str = "",
-                              receiving_facility: str = "") -> Hl7Destination:
+                              sending_application: str = "", sending_facility: str = "",
+                              receiving_application: str = "", receiving_facility: str = "") -> Hl7Destination:
     """Create or replace the hospital's HL7 v2 receiver. Raises ValueError for an empty host or a bad port."""
     host = (host or "").strip()
     if not host or len(host) > 255 or any(c.isspace() for c in host):
@@ -26,7 +26,8 @@ def hl7_destination_configure(*, tenant: Tenant, host: str, port: int, enabled: 
         raise ValueError("port must be between 1 and 65535")
     destination, _ = Hl7Destination.objects.update_or_create(
         tenant=tenant,
-        defaults={"host": host, "port": int(port), "enabled": bool(enabled), "sending_facility": sending_facility,
+        defaults={"host": host, "port": int(port), "enabled": bool(enabled),
+                  "sending_application": sending_application, "sending_facility": sending_facility,
                   "receiving_application": receiving_application, "receiving_facility": receiving_facility,
                   "updated_at": timezone.now()})
     return destination

@@ -52,6 +52,7 @@ class AssessmentHl7View(TenantAPIView):
 
 def _destination_body(destination: Hl7Destination) -> dict:
     return {"host": destination.host, "port": destination.port, "enabled": destination.enabled,
+            "sending_application": destination.sending_application,
             "sending_facility": destination.sending_facility,
             "receiving_application": destination.receiving_application,
             "receiving_facility": destination.receiving_facility,
@@ -76,7 +77,7 @@ class Hl7DestinationView(TenantAPIView):
         if isinstance(port, bool) or not isinstance(port, int):
             raise ApiProblem(status=400, code="invalid_port", detail="port must be an integer (1-65535).")
         texts = {}
-        for name in ("sending_facility", "receiving_application", "receiving_facility"):
+        for name in ("sending_application", "sending_facility", "receiving_application", "receiving_facility"):
             value = data.get(name, "")
             if not isinstance(value, str) or len(value) > 180:
                 raise ApiProblem(status=400, code=f"invalid_{name}", detail=f"{name} must be text (180 at most).")
