@@ -173,30 +173,30 @@ def test_a_succeeded_assessment_is_delivered_as_oru_r01_and_acknowledged(his_a, 
     assert len(receiver.messages) == 1
 
 
-def test_an_application_error_ack_is_recorded_as_a_visible_failure(hospital_a, his_a, celery_worker, listener):
+def test_a_refusing_or_unreachable_receiver_ends_in_a_visible_failed_delivery(hospital_a, hospital_b, his_a,
+                                                                                 celery_worker, listener, settings):
+    # Hospital A's receiver answers AE: failed at once, not retried, the receiver's reason kept.
     receiver = listener("AE", "Unknown order")
     _configure(hospital_a, receiver.port)
-    assessment = _succeeded_assessment(hospital_a)
-    _send(hospital_a, assessment.pk)
-    failed = _wait_delivery(hospital_a, assessment.pk)
-    assert (failed.status, failed.ack_code, failed.error) == ("failed", "AE", "Unknown order")
+    refused = _succeeded_assessment(hospital_a)
+    _send(hospital_a, refused.pk)
+    failed = _wait_delivery(hospital_a, refused.pk)
+    assert (failed.status, failed.ack_code, failed.error, failed.attempts) == ("failed", "AE", "Unknown order", 1)
     log = his_a.get("/api/v1/hl7/deliveries").json()["results"]
-    assert [(row["assessment"], row["status"], row["ack_code"]) for row in log] == [
-        (str(assessment.pk), "failed", "AE")]
+    assert [(row["assessment"], row["status"], row["ack_code"]) for row in log] == [(str(refused.pk), "failed", "AE")]
 
-
-def test_an_unreachable_receiver_is_retried_with_backoff_then_fails(hospital_a, celery_worker, settings):
+    # Hospital B's receiver is down: retried with backoff, then failed.
     settings.HL7_MAX_RETRIES = 2
     settings.HL7_RETRY_BASE_S = 0.1
     settings.HL7_MLLP_TIMEOUT_S = 1.0
     closed = socket.create_server(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens on this port now
-    _configure(hospital_a, port)
-    assessment = _succeeded_assessment(hospital_a)
-    _send(hospital_a, assessment.pk)
-    failed = _wait_delivery(hospital_a, assessment.pk)
-    assert failed.status == "failed" and failed.attempts == 3 and "unreachable" in failed.error
+    _configure(hospital_b, port)
+    unreachable = _succeeded_assessment(hospital_b)
+    _send(hospital_b, unreachable.pk)
+    gave_up = _wait_delivery(hospital_b, unreachable.pk)
+    assert gave_up.status == "failed" and gave_up.attempts == 3 and "unreachable" in gave_up.error
 
 
 def test_a_critical_result_carries_the_abnormal_flag_and_the_finding(hospital_a, his_a, platform_settings):
