@@ -181,6 +181,25 @@ def test_wrong_content_type_unknown_objects_and_oversized_requests_are_refused(p
     assert requests.get(f"{url}/{unknown}/series", headers=auth).json()["code"] == "study_not_found"
     assert requests.get(url, params={"PatientID": "x"}, headers=auth).json()["code"] == "invalid_query"
     assert requests.get(url, params={"StudyDate": "2004"}, headers=auth).status_code == 400
+    stow_type = 'multipart/related; type="application/dicom"; boundary=b1'
+    garbage = requests.post(url, data=b"not a multipart body", headers={**auth, "Content-Type": stow_type})
+    assert garbage.status_code == 400 and garbage.json()["code"] == "malformed_multipart"
+    empty = requests.post(url, data=b"--b1--\r\n", headers={**auth, "Content-Type": stow_type})
+    assert empty.status_code == 400 and empty.json()["code"] == "no_instances"
+
+    ct = pydicom.dcmread(CT)
+    pacs_a.store_instances([ct])
+    instance_url = f"{url}/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}/instances/{ct.SOPInstanceUID}"
+    as_json = requests.get(instance_url, headers={**auth, "Accept": "application/json"})
+    assert as_json.status_code == 406 and as_json.json()["code"] == "not_acceptable"
+    other_syntax = requests.get(instance_url, headers={
+        **auth, "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50'})
+    assert other_syntax.status_code == 406 and other_syntax.json()["code"] == "transfer_syntax_unavailable"
+    stored_syntax = requests.get(instance_url, headers={
+        **auth, "Accept": f'multipart/related; type="application/dicom"; transfer-syntax={ct.file_meta.TransferSyntaxUID}'})
+    assert stored_syntax.status_code == 200
+    assert requests.delete(instance_url, headers=auth).status_code == 405
+
     settings.DICOMWEB_MAX_REQUEST_BYTES = 1000
     too_big = requests.post(url, data=HAND.read_bytes()[:5000], headers={
         **auth, "Content-Type": 'multipart/related; type="application/dicom"; boundary=x'})
