@@ -65,13 +65,17 @@ def oru_send_for(*, assessment: Assessment) -> Hl7Delivery | None:
     return delivery
 
 
-def hl7_delivery_record(*, delivery_id, status: str, ack_code: str = "", error: str = "") -> bool:
-    """Record the outcome of one attempt. A delivery already delivered or failed is left alone (False)."""
+def hl7_delivery_record(*, delivery_id, status: str, ack_code: str = "", error: str = "",
+                        host: str | None = None, port: int | None = None) -> bool:
+    """Record the outcome of one attempt (and where it went). A delivery already delivered or failed is left
+    alone (False)."""
     with transaction.atomic():
         delivery = Hl7Delivery.objects.select_for_update().filter(pk=delivery_id).first()
         if delivery is None or delivery.status != Hl7Delivery.Status.PENDING:
             return False
         now = timezone.now()
+        if host is not None:
+            delivery.host, delivery.port = host, port
         delivery.attempts += 1
         delivery.last_attempt_at = now
         delivery.ack_code = ack_code
@@ -79,5 +83,6 @@ def hl7_delivery_record(*, delivery_id, status: str, ack_code: str = "", error: 
         delivery.status = status
         if status != Hl7Delivery.Status.PENDING:
             delivery.finished_at = now
-        delivery.save(update_fields=["attempts", "last_attempt_at", "ack_code", "error", "status", "finished_at"])
+        delivery.save(update_fields=["attempts", "last_attempt_at", "ack_code", "error", "status", "finished_at",
+                                     "host", "port"])
         return True
