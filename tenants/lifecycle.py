@@ -58,6 +58,9 @@ _READ_CHUNK = 1024 * 1024
 
 # Tables purged on offboarding, in deletion order (children before the rows they PROTECT-reference).
 PURGED_ON_OFFBOARD: tuple[str, ...] = (
+    # HL7 v2: the delivery log (hangs from assessments) and the hospital's receiver settings.
+    "integrations.Hl7Delivery",
+    "integrations.Hl7Destination",
     # Shadow runs are the platform's own evaluation data (never shown to the hospital, so not exported); they
     # hang from the hospital's assessments and go with them.
     "inference.ShadowResult",

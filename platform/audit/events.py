@@ -25,6 +25,9 @@ beside them so exports stay readable and filters stay simple.
 | operator.access          | 110113 Security Alert          | 110127 Emergency Override Started        | E      |
 | audit.export             | 110101 Audit Log Used          |                                          | R      |
 | audit.archive            | 110101 Audit Log Used          |                                          | D      |
+| dicom.store              | 110104 DICOM Instances Transferred |                                      | C      |
+| dicom.query              | 110112 Query                   |                                          | E      |
+| dicom.retrieve           | 110104 DICOM Instances Transferred |                                      | R      |
 
 The list read is recorded once per request, with the ids it returned (see audit/services.py). A "download" is
 both the presigned URL of the original (API) and the rendered PNG (portal): either hands out the pixels.
@@ -96,6 +99,10 @@ _KINDS = [
               Action.EXECUTE, False),
     EventKind("audit.export", "110101", "Audit Log Used", "", "", Action.READ, False),
     EventKind("audit.archive", "110101", "Audit Log Used", "", "", Action.DELETE, False),
+    # DICOMweb (integrations/dicomweb): STOW-RS stores, QIDO-RS searches, WADO-RS retrieves instances/metadata.
+    EventKind("dicom.store", "110104", "DICOM Instances Transferred", "", "", Action.CREATE, True),
+    EventKind("dicom.query", "110112", "Query", "", "", Action.EXECUTE, True),
+    EventKind("dicom.retrieve", "110104", "DICOM Instances Transferred", "", "", Action.READ, True),
 ]
 
 # Webhooks and notification settings (issue 9, platform/webhooks): configuration changes of the hospital's

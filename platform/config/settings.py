@@ -335,3 +335,16 @@ LOGGING = {
         "pydicom": {"level": "ERROR"},
     },
 }
+
+# ---------------------------------------------------------------------------
+# Integrations: DICOMweb and HL7 v2 (platform/integrations/, docs/dicomweb.md, docs/hl7.md)
+# ---------------------------------------------------------------------------
+# Largest STOW-RS request body (all its instances together); each instance is also held to MAX_UPLOAD_BYTES.
+DICOMWEB_MAX_REQUEST_BYTES = env_int("DICOMWEB_MAX_REQUEST_BYTES", 512 * 1024 * 1024)
+# MSH-3 of ORU^R01 messages: the platform as the sending application (MSH-4, the facility, is per hospital).
+HL7_SENDING_APPLICATION = env_str("HL7_SENDING_APPLICATION", "MIP")
+# MLLP delivery: seconds to connect and to wait for the ACK; retries with exponential backoff.
+HL7_MLLP_TIMEOUT_S = env_float("HL7_MLLP_TIMEOUT_S", 10.0)
+HL7_MAX_RETRIES = env_int("HL7_MAX_RETRIES", 6)
+HL7_RETRY_BASE_S = env_float("HL7_RETRY_BASE_S", 10.0)
+HL7_RETRY_MAX_S = env_float("HL7_RETRY_MAX_S", 600.0)

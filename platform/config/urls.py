@@ -12,6 +12,7 @@ urlpatterns = [
     path("dicomweb/", include("integrations.dicomweb_urls")),
     # Webhook and notification pages for hospital administrators (issue 9).
     path("portal/webhooks/", include("webhooks.portal_urls")),
+    path("api/v1/", include("integrations.hl7_urls")),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
     path("", include("portal.urls")),

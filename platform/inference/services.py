@@ -313,6 +313,10 @@ def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version:
         assessment_event_publish(assessment=assessment)  # assessment.succeeded, sent on commit
         if findings:
             critical_finding_notify(assessment=assessment)  # webhook and e-mail, sent on commit
+        # ORU^R01 to the hospital's HL7 v2 receiver, if it has one: the delivery row commits with the result.
+        from integrations.hl7v2.services import oru_send_for
+
+        oru_send_for(assessment=assessment)
         transaction.on_commit(lambda: _after_success(assessment))
         return True
 

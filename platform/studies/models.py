@@ -15,6 +15,8 @@ class Study(TenantOwnedModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     study_instance_uid = models.CharField(max_length=64)
     accession_number = models.CharField(max_length=64, blank=True, default="")
+    # Study Date from the header, kept for DICOMweb QIDO date-range matching (filled by STOW-RS; None when unknown).
+    study_date = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -46,10 +48,17 @@ class ImageInstance(TenantOwnedModel):
     # From the header, used to fill what the submitter leaves out. Patient data: never logged.
     header_patient_sex = models.CharField(max_length=1, blank=True, default="")
     header_patient_age_months = models.FloatField(null=True, blank=True)
+    # For DICOMweb (QIDO-RS answers and WADO-RS lookups); filled by STOW-RS, blank for other uploads.
+    sop_class_uid = models.CharField(max_length=64, blank=True, default="")
+    instance_number = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="image_unique_content_per_tenant")]
+        indexes = [
+            # WADO-RS and STOW-RS find instances by SOP Instance UID within one hospital.
+            models.Index(fields=["tenant", "sop_instance_uid"], name="image_tenant_sop_uid"),
+        ]
 
     def __str__(self) -> str:
         return f"Image {self.sha256[:12]}"

@@ -1,0 +1,112 @@
+"""HL7 v2 API: an assessment's ORU^R01 message, the hospital's HL7 destination, and the delivery log."""
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from api.auditing import audit_or_fail
+from api.base import TenantAPIView
+from api.problems import ApiProblem
+from inference import selectors as inference_selectors
+from inference.models import Assessment
+from integrations.hl7v2 import services
+from integrations.hl7v2.oru import build_oru
+from integrations.models import Hl7Delivery, Hl7Destination
+from tenants.roles import Capability
+
+# The media type IHE and most interface engines use for HL7 v2 in its pipe-delimited (ER7) encoding.
+HL7_MEDIA_TYPE = "x-application/hl7-v2+er7"
+_MAX_LIST = 200
+
+
+class AssessmentHl7View(TenantAPIView):
+    """GET the ORU^R01 (HL7 v2.5.1) message of one of the hospital's succeeded assessments, as ER7 text."""
+
+    required_capabilities = {"GET": Capability.READ}
+
+    def perform_content_negotiation(self, request, force=False):
+        # The body is HL7 text whatever the Accept header says; problems stay application/problem+json.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+    def get(self, request, assessment_id):
+        assessment = inference_selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
+        if assessment is None:
+            raise ApiProblem(status=404, code="assessment_not_found",
+                             detail="No assessment with this id exists for your hospital.")
+        if assessment.status != Assessment.Status.SUCCEEDED:
+            raise ApiProblem(status=409, code="assessment_not_succeeded",
+                             detail=f"The assessment is {assessment.status}; only a succeeded assessment has a "
+                                    "result message.")
+        destination = Hl7Destination.objects.for_tenant(self.tenant).first()
+        delivery = Hl7Delivery.objects.for_tenant(self.tenant).filter(assessment=assessment).first()
+        message = build_oru(assessment=assessment, destination=destination,
+                            control_id=delivery.control_id if delivery else None)
+        audit_or_fail(request, event="assessment.read", tenant=self.tenant, assessment=assessment,
+                      details={"format": "hl7v2"})
+        response = HttpResponse(message.encode("utf-8"), content_type=f"{HL7_MEDIA_TYPE}; charset=utf-8")
+        response["Content-Disposition"] = f'inline; filename="{assessment.id}.hl7"'
+        return response
+
+
+def _destination_body(destination: Hl7Destination) -> dict:
+    return {"host": destination.host, "port": destination.port, "enabled": destination.enabled,
+            "sending_application": destination.sending_application,
+            "sending_facility": destination.sending_facility,
+            "receiving_application": destination.receiving_application,
+            "receiving_facility": destination.receiving_facility,
+            "updated_at": destination.updated_at.isoformat()}
+
+
+class Hl7DestinationView(TenantAPIView):
+    """GET or PUT the hospital's HL7 v2 receiver (hospital administrators)."""
+
+    required_capabilities = {"GET": Capability.MANAGE_SETTINGS, "PUT": Capability.MANAGE_SETTINGS}
+
+    def get(self, request):
+        destination = Hl7Destination.objects.for_tenant(self.tenant).first()
+        if destination is None:
+            raise ApiProblem(status=404, code="hl7_destination_not_found",
+                             detail="Your hospital has no HL7 destination; PUT one to receive ORU^R01 results.")
+        return Response(_destination_body(destination))
+
+    def put(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        port = data.get("port")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise ApiProblem(status=400, code="invalid_port", detail="port must be an integer (1-65535).")
+        texts = {}
+        for name in ("sending_application", "sending_facility", "receiving_application", "receiving_facility"):
+            value = data.get(name, "")
+            if not isinstance(value, str) or len(value) > 180:
+                raise ApiProblem(status=400, code=f"invalid_{name}", detail=f"{name} must be text (180 at most).")
+            texts[name] = value
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ApiProblem(status=400, code="invalid_enabled", detail="enabled must be true or false.")
+        try:
+            destination = services.hl7_destination_configure(tenant=self.tenant, host=data.get("host") or "",
+                                                             port=port, enabled=enabled, **texts)
+        except ValueError as exc:
+            raise ApiProblem(status=400, code="invalid_destination", detail=str(exc)) from None
+        return Response(_destination_body(destination))
+
+
+class Hl7DeliveryListView(TenantAPIView):
+    """GET the hospital's recent ORU^R01 deliveries (the log): which assessment, state, ACK code, why it failed."""
+
+    required_capabilities = {"GET": Capability.READ}
+
+    def get(self, request):
+        queryset = Hl7Delivery.objects.for_tenant(self.tenant).order_by("-created_at")
+        status = request.query_params.get("status")
+        if status:
+            queryset = queryset.filter(status=status)
+        rows = [{"assessment": str(d.assessment_id), "control_id": d.control_id, "status": d.status,
+                 "attempts": d.attempts, "ack_code": d.ack_code or None, "error": d.error or None,
+                 "created_at": d.created_at.isoformat(),
+                 "last_attempt_at": d.last_attempt_at.isoformat() if d.last_attempt_at else None,
+                 "finished_at": d.finished_at.isoformat() if d.finished_at else None}
+                for d in queryset[:_MAX_LIST]]
+        return Response({"results": rows})
