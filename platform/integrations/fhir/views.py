@@ -171,13 +171,16 @@ def service_request_resource(assessment: Assessment, received: dict | None = Non
     return resource
 
 
-def _submit(*, tenant, files: list[tuple[bytes, str]], **inputs):
-    """Submit the order's images. One image: inference.services.assessment_submit. Series input arrives with
-    inference.services.assessment_submit_files (issue 8); switching is the one line below."""
+def _submit(*, tenant, files: list[tuple[bytes, str]], priority: str, **inputs):
+    """Submit the order's images: through inference.services.assessment_submit_files (one image, or the files of
+    one series, with the order's priority) where the platform has it, else one image through assessment_submit."""
+    submit_files = getattr(inference_services, "assessment_submit_files", None)
+    if submit_files is not None:
+        return submit_files(tenant=tenant, files=[(name, data) for data, name in files], priority=priority,
+                            **inputs)
     if len(files) == 1:
         data, filename = files[0]
         return inference_services.assessment_submit(tenant=tenant, data=data, filename=filename, **inputs)
-    # return inference_services.assessment_submit_files(tenant=tenant, files=files, **inputs)
     raise ApiProblem(status=422, code="series_not_supported",
                      detail="This assessment takes one image; the order holds several.")
 
@@ -222,7 +225,8 @@ class ServiceRequestCreateView(FhirView):
                 files = [(storage.get_image(key=i.storage_key, expected_sha256=i.sha256),
                           i.storage_key.rsplit("/", 1)[-1]) for i in instances]
             with transaction.atomic():
-                submission = _submit(tenant=self.tenant, files=files, model_name=order.model_name,
+                submission = _submit(tenant=self.tenant, files=files, priority=order.priority,
+                                     model_name=order.model_name,
                                      patient_sex=order.patient_sex,
                                      chronological_age_months=order.chronological_age_months,
                                      submitted_by_user=self.acting_user, submitted_by_api_key=self.acting_api_key)
