@@ -6,6 +6,8 @@ Each is a download of patient data: audited (`assessment.download`, with the for
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from api.auditing import audit_or_fail
@@ -23,7 +25,7 @@ class _AnyRenderer(BaseRenderer):
     """Lets any Accept header through: these routes answer files, and errors as problem JSON."""
 
     media_type = "*/*"
-    format = None
+    format = "file"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return JSONRenderer().render(data, "application/json", renderer_context)
@@ -85,6 +87,25 @@ class _ReportDownloadView(TenantAPIView):
         return response
 
 
+_PROBLEMS = {
+    (404, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem: assessment_not_found (also another hospital's "
+                                                          "id), no_dicom_source, no_segmentation"),
+    (409, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem: result_not_ready (the assessment has not "
+                                                          "succeeded)"),
+    (503, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem: storage_unavailable, audit_unavailable"),
+    **{(status, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem")
+       for status in (401, 403, 429)},
+}
+
+
+def _documented(operation_id: str, media_type: str, summary: str):
+    return extend_schema_view(get=extend_schema(
+        operation_id=operation_id, summary=summary, tags=["reports"],
+        responses={(200, media_type): OpenApiTypes.BINARY if media_type != "application/fhir+json"
+                   else OpenApiTypes.OBJECT, **_PROBLEMS}))
+
+
+@_documented("assessment_report_pdf", "application/pdf", "The report as PDF (key images, values, models)")
 class ReportPdfView(_ReportDownloadView):
     artifact_name = services.PDF_NAME
     file_suffix = "-report.pdf"
@@ -92,6 +113,7 @@ class ReportPdfView(_ReportDownloadView):
     missing_detail = "The report could not be rendered."
 
 
+@_documented("assessment_report_html", "text/html", "The report as one self-contained HTML page")
 class ReportHtmlView(_ReportDownloadView):
     artifact_name = services.HTML_NAME
     file_suffix = "-report.html"
@@ -106,6 +128,7 @@ class ReportHtmlView(_ReportDownloadView):
         return response
 
 
+@_documented("assessment_dicom_sr", "application/dicom", "DICOM SR (TID 1500 measurement report)")
 class DicomSrView(_ReportDownloadView):
     artifact_name = services.SR_NAME
     file_suffix = "-sr.dcm"
@@ -113,6 +136,7 @@ class DicomSrView(_ReportDownloadView):
     missing_detail = "The assessed images were not DICOM, so there are no instances an SR could reference."
 
 
+@_documented("assessment_dicom_seg", "application/dicom", "DICOM Segmentation of the masks")
 class DicomSegView(_ReportDownloadView):
     artifact_name = services.SEG_NAME
     file_suffix = "-seg.dcm"
@@ -125,6 +149,7 @@ class DicomSegView(_ReportDownloadView):
             raise ApiProblem(status=404, code=self.missing_code, detail=self.missing_detail)
 
 
+@_documented("assessment_fhir", "application/fhir+json", "FHIR R4 DiagnosticReport Bundle")
 class FhirBundleView(_ReportDownloadView):
     """The DiagnosticReport with its Observations and model Devices as a FHIR R4 `collection` Bundle."""
 

@@ -42,6 +42,7 @@ class Order:
     files: list[tuple[bytes, str]] = field(default_factory=list)  # (bytes, file name)
     study_uid: str | None = None  # when the images are a study the hospital sent before
     series_uid: str | None = None
+    priority: str = "routine"  # the platform's: ServiceRequest urgent, asap and stat are "urgent"
 
 
 def _validated(body: Any) -> dict:
@@ -204,5 +205,6 @@ def order_parse(body: Any) -> Order:
         raise OrderRejected(422, "no_images", "Put the images in the ServiceRequest (a contained Binary or Media "
                                               "with base64 data) or name a study your hospital sent "
                                               "(supportingInfo: an ImagingStudy identifier urn:oid:<Study UID>).")
+    priority = "urgent" if request.get("priority") in ("urgent", "asap", "stat") else "routine"
     return Order(request=request, model_name=model_name, patient_sex=sex, chronological_age_months=age,
-                 files=files, study_uid=study_uid, series_uid=series_uid)
+                 files=files, study_uid=study_uid, series_uid=series_uid, priority=priority)

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
@@ -32,6 +34,20 @@ from tenants.roles import Capability
 _BODY_OVERHEAD_BYTES = 1024 * 1024
 
 
+_OUTCOME = OpenApiResponse(OpenApiTypes.OBJECT, description="OperationOutcome")
+
+
+def _fhir(operation_id: str, summary: str, status: int = 200, request: bool = False, parameters=None):
+    """OpenAPI description of a FHIR operation: FHIR JSON in and out, OperationOutcome on errors."""
+    return extend_schema(
+        operation_id=operation_id, summary=summary, tags=["fhir"], parameters=parameters,
+        request={"application/fhir+json": OpenApiTypes.OBJECT} if request else None,
+        responses={(status, "application/fhir+json"): OpenApiTypes.OBJECT,
+                   (200, "application/fhir+json"): OpenApiTypes.OBJECT,
+                   **{(code, "application/fhir+json"): _OUTCOME for code in (400, 401, 403, 404, 409, 413, 415,
+                                                                             422, 429, 503)}})
+
+
 def _not_found() -> ApiProblem:
     return ApiProblem(status=404, code="assessment_not_found",
                       detail="No resource with this id exists for your hospital.")
@@ -44,6 +60,7 @@ class MetadataView(APIView):
     permission_classes = [AllowAny]
     parser_classes = [FhirJSONParser]
 
+    @_fhir("fhir_metadata", "CapabilityStatement")
     def get(self, request):
         return fhir_response(capability_statement())
 
@@ -54,6 +71,7 @@ class MetadataView(APIView):
 class DiagnosticReportReadView(FhirView):
     required_capabilities = {"GET": Capability.READ}
 
+    @_fhir("fhir_diagnostic_report_read", "Read one of the hospital's DiagnosticReports")
     def get(self, request, report_id):
         assessment = inference_selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=report_id)
         if assessment is None:
@@ -77,6 +95,14 @@ class DiagnosticReportSearchView(FhirView):
 
     required_capabilities = {"GET": Capability.READ}
 
+    @_fhir("fhir_diagnostic_report_search", "Search the hospital's DiagnosticReports (searchset Bundle)",
+           parameters=[
+               OpenApiParameter("status", str, description="registered, preliminary, cancelled (comma list)"),
+               OpenApiParameter("_lastUpdated", str, many=True, description="FHIR date with prefix, e.g. ge2026-01-01"),
+               OpenApiParameter("based-on", str, description="ServiceRequest/<id>"),
+               OpenApiParameter("_count", int, description="page size (default 20, at most 100)"),
+               OpenApiParameter("_offset", int, description="paging; follow the Bundle's next link"),
+           ])
     def get(self, request):
         params = request.query_params
         try:
@@ -145,13 +171,16 @@ def service_request_resource(assessment: Assessment, received: dict | None = Non
     return resource
 
 
-def _submit(*, tenant, files: list[tuple[bytes, str]], **inputs):
-    """Submit the order's images. One image: inference.services.assessment_submit. Series input arrives with
-    inference.services.assessment_submit_files (issue 8); switching is the one line below."""
+def _submit(*, tenant, files: list[tuple[bytes, str]], priority: str, **inputs):
+    """Submit the order's images: through inference.services.assessment_submit_files (one image, or the files of
+    one series, with the order's priority) where the platform has it, else one image through assessment_submit."""
+    submit_files = getattr(inference_services, "assessment_submit_files", None)
+    if submit_files is not None:
+        return submit_files(tenant=tenant, files=[(name, data) for data, name in files], priority=priority,
+                            **inputs)
     if len(files) == 1:
         data, filename = files[0]
         return inference_services.assessment_submit(tenant=tenant, data=data, filename=filename, **inputs)
-    # return inference_services.assessment_submit_files(tenant=tenant, files=files, **inputs)
     raise ApiProblem(status=422, code="series_not_supported",
                      detail="This assessment takes one image; the order holds several.")
 
@@ -184,6 +213,7 @@ class ServiceRequestCreateView(FhirView):
 
     required_capabilities = {"POST": Capability.SUBMIT}
 
+    @_fhir("fhir_service_request_create", "Order an assessment", status=201, request=True)
     def post(self, request):
         body = _json_body(request)
         try:
@@ -195,7 +225,8 @@ class ServiceRequestCreateView(FhirView):
                 files = [(storage.get_image(key=i.storage_key, expected_sha256=i.sha256),
                           i.storage_key.rsplit("/", 1)[-1]) for i in instances]
             with transaction.atomic():
-                submission = _submit(tenant=self.tenant, files=files, model_name=order.model_name,
+                submission = _submit(tenant=self.tenant, files=files, priority=order.priority,
+                                     model_name=order.model_name,
                                      patient_sex=order.patient_sex,
                                      chronological_age_months=order.chronological_age_months,
                                      submitted_by_user=self.acting_user, submitted_by_api_key=self.acting_api_key)
@@ -226,6 +257,7 @@ class ServiceRequestReadView(FhirView):
 
     required_capabilities = {"GET": Capability.READ}
 
+    @_fhir("fhir_service_request_read", "Read an order")
     def get(self, request, request_id):
         assessment = inference_selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=request_id)
         if assessment is None:

@@ -266,3 +266,39 @@ def test_an_order_runs_end_to_end_to_a_preliminary_report(his_a, celery_worker):
             if "valueQuantity" in c}["chronological-age"] == pytest.approx(128.0, abs=0.1)
     assert his_a.get(reverse("fhir:servicerequest-read", kwargs={"request_id": request_id})).json()["status"] == \
         "completed"
+
+
+def test_an_order_reads_its_assessment_patient_and_priority_without_touching_the_database():
+    from integrations.fhir.orders import order_parse
+
+    png = png_upload(5).getvalue()
+    order = order_parse(_order(_binary(png, "image/png"), _binary(png, "image/png", rid="second"), gender="other",
+                               birth="2020-01-01", on="2021-01-01", priority="stat"))
+    assert (order.model_name, order.patient_sex, order.priority) == ("bone_age", None, "urgent")
+    assert order.chronological_age_months == pytest.approx(12.0, abs=0.1)
+    assert [name for _, name in order.files] == ["contained[1].png", "contained[2].png"]
+    routine = order_parse(_order(_binary(png, "image/png"), birth="2020-06", priority="routine"))
+    assert routine.priority == "routine" and routine.chronological_age_months is None  # a partial birth date
+
+
+def test_orders_go_through_assessment_submit_files_with_name_byte_pairs_and_the_priority(his_a, monkeypatch):
+    """The contract with inference.services.assessment_submit_files (series input, issue 8): files as
+    (file name, bytes) pairs and the order's priority. Recorded here, then handed to the one-image submission."""
+    from inference import services
+
+    calls = []
+
+    def submit_files(*, tenant, files, model_name, patient_sex=None, chronological_age_months=None,
+                     priority="routine", submitted_by_user=None, submitted_by_api_key=None):
+        calls.append(([(name, len(data)) for name, data in files], priority))
+        name, data = files[0]
+        return services.assessment_submit(tenant=tenant, data=data, filename=name, model_name=model_name,
+                                          patient_sex=patient_sex, chronological_age_months=chronological_age_months,
+                                          submitted_by_user=submitted_by_user,
+                                          submitted_by_api_key=submitted_by_api_key)
+
+    monkeypatch.setattr(services, "assessment_submit_files", submit_files, raising=False)
+    png = png_upload(9).getvalue()
+    response = _post(his_a, _order(_binary(png, "image/png"), priority="asap"))
+    assert response.status_code == 201, response.content[:300]
+    assert calls == [([("contained[1].png", len(png))], "urgent")]
