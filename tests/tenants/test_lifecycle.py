@@ -36,10 +36,27 @@ def _submit(his, age: str = "120"):
 
 
 def _submit_and_finish(his, age: str = "120") -> dict:
+    """Submit, wait for the result and for its report artifacts (SR, HTML, PDF), which the worker builds after."""
     response = _submit(his, age)
     done = wait_for_status(his, response["Location"], {"succeeded", "failed"})
     assert done["status"] == "succeeded", done
+    from inference.models import AssessmentArtifact
+    from tenants.context import dangerously_operator_access
+
+    deadline = time.monotonic() + 60
+    with dangerously_operator_access(reason="test waits for report artifacts"):
+        artifacts = AssessmentArtifact.objects.dangerously_all_tenants().filter(assessment_id=done["id"])
+        while artifacts.count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert artifacts.count() >= 3
     return done
+
+
+def _artifact_count(tenant) -> int:
+    from inference.models import AssessmentArtifact
+
+    with tenant_context(tenant):
+        return AssessmentArtifact.objects.count()
 
 
 def _object_keys(s3_server, tenant) -> list[str]:
@@ -234,7 +251,8 @@ def test_the_export_holds_every_row_and_object_with_matching_sha256_and_no_secre
     manifest = tenant_export(tenant=hospital_a.tenant, destination=destination, archive=True)
 
     counts = _row_counts(hospital_a.tenant)
-    assert manifest.counts == {**counts, "objects": 1}
+    # The original image and the report artifacts built from it.
+    assert manifest.counts == {**counts, "objects": 1 + _artifact_count(hospital_a.tenant)}
     assert manifest.counts["api_keys"] == 2 and manifest.counts["assessments"] == 1
 
     on_disk = json.loads((destination / "manifest.json").read_text())
@@ -244,8 +262,9 @@ def test_the_export_holds_every_row_and_object_with_matching_sha256_and_no_secre
     for path, entry in listed.items():
         assert hashlib.sha256((destination / path).read_bytes()).hexdigest() == entry["sha256"]
 
-    # The object, byte for byte, and its SHA-256 is the one recorded on the image row.
-    [obj] = on_disk["objects"]
+    # The original, byte for byte, and its SHA-256 is the one recorded on the image row (the other objects are
+    # the report artifacts under the assessment's derived prefix).
+    [obj] = [o for o in on_disk["objects"] if "/studies/" in o["key"]]
     assert obj["key"].startswith(tenant_prefix(hospital_a.tenant.id))
     assert (destination / obj["path"]).read_bytes() == HAND_DX.read_bytes()
     instances = json.loads((destination / "rows/image_instances.json").read_text())
@@ -319,11 +338,12 @@ def test_offboarding_purges_the_hospitals_rows_and_objects_and_leaves_the_other_
     b_rows, b_keys = _row_counts(hospital_b.tenant), _object_keys(s3_server, hospital_b.tenant)
     assert _object_keys(s3_server, hospital_a.tenant) and all(b_rows.values()) and b_keys
 
+    artifacts = _artifact_count(hospital_a.tenant)
     report = tenant_offboard(tenant=hospital_a.tenant, export_destination=export, confirm_slug="hospital-a")
 
-    assert not report.resumed and report.objects_deleted == 1
+    assert not report.resumed and report.objects_deleted == 1 + artifacts
     assert report.rows_deleted == {"integrations.Hl7Delivery": 0, "integrations.Hl7Destination": 0,
-                                   "inference.ShadowResult": 0, "inference.AssessmentArtifact": 0,
+                                   "inference.ShadowResult": 0, "inference.AssessmentArtifact": artifacts,
                                    "registry.TenantModelPin": 0, "inference.Assessment": 1,
                                    "studies.SeriesMember": 0, "studies.Series": 0,
                                    "studies.ImageInstance": 1, "studies.Study": 1,
