@@ -39,7 +39,7 @@ def _stages(assessment, model: dict) -> list[dict]:
 def _summary(name: str, result: dict) -> str:
     if name == "bone_age" and "bone_age_months" in result:
         text = f"Bone age {result.get('bone_age_years_months') or result['bone_age_months']}"
-        if result.get("z_score") is not None:
+        if result.get("z_score") is not None and result.get("chronological_age_months") is not None:
             text += (f" for a chronological age of {result['chronological_age_months']:g} months "
                      f"(z-score {result['z_score']:+.2f}, {result.get('reading')})")
         return text + "."
