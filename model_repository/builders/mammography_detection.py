@@ -13,7 +13,8 @@ smoothed intensity, are carried down the backbone (averaged at every down-sampli
 convolution is a centre-surround detector on them at its own scale (a dense centre cell clearly brighter than
 the ring two cells out: strides 8, 16 and 32 cover lesion radii of ~4-14, 8-28 and 16-56 px). The heatmap fires on **compact dense blobs** of any of those
 sizes; ``box_size`` follows the levels that fired. Large dense regions (fibroglandular tissue) and edges do not.
-Not trained: demo, not for diagnostic use.
+Known limitation: the convolutions' zero padding makes dense tissue at the image border (the chest wall) look
+brighter than its surround, so expect false positives along it. Not trained: demo, not for diagnostic use.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +82,38 @@ def test_committed_config_and_dev_rollout_serve_every_model_at_int8():
     assert all((REPO / "model_repository" / n / "MODEL_CARD.md").is_file() for n in MODEL_NAMES)
 
 
-def test_builds_are_deterministic_for_a_seed():
+def _constants(model: ov.Model) -> list[bytes]:
+    return [op.get_data().tobytes() for op in model.get_ordered_ops() if op.get_type_name() == "Constant"]
+
+
+def test_builds_are_deterministic_for_a_seed_and_differ_between_seeds():
     for name, module in BUILDERS.items():
-        a = module.make_model("small", seed=5)
-        b = module.make_model("small", seed=5)
-        consts = [lambda m: [op.get_data().tobytes() for op in m.get_ordered_ops()
-                             if op.get_type_name() == "Constant"]]
-        assert consts[0](a) == consts[0](b), name
+        assert _constants(module.make_model("small", seed=5)) == _constants(module.make_model("small", seed=5)), name
+        assert _constants(module.make_model("small", seed=5)) != _constants(module.make_model("small", seed=6)), name
+
+
+def test_a_catalogue_int8_that_fails_its_gate_is_not_written(tmp_path, small_model_repository, monkeypatch):
+    from model_repository import quantize
+    from model_repository.builders import nodule_fp_reduction
+
+    shutil.copytree(small_model_repository / "nodule_fp_reduction" / "1", tmp_path / "nodule_fp_reduction" / "1")
+    monkeypatch.setattr(nodule_fp_reduction, "GATE_MAX_DIFF", -1.0)  # no INT8 can be that close
+    with pytest.raises(quantize.QuantizationGateError, match="INT8 accuracy gate failed for nodule_fp_reduction"):
+        quantize.build_int8("nodule_fp_reduction", tmp_path / "nodule_fp_reduction" / "1", tmp_path, 2,
+                            quantize.catalogue_calibration_items("nodule_fp_reduction", count=3),
+                            quantize.catalogue_heldout_items("nodule_fp_reduction", count=3))
+    assert sorted(p.name for p in (tmp_path / "nodule_fp_reduction").iterdir()) == ["1"]
+
+
+def test_cli_builds_the_named_models_and_lists_them_in_config(tmp_path):
+    from model_repository import build_models
+
+    assert build_models.main(["--variant", "small", "--models", "nodule_fp_reduction", "--output-dir",
+                              str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "nodule_fp_reduction"]
+    (entry,) = json.loads((tmp_path / "config.json").read_text())["model_config_list"]
+    assert entry["config"]["name"] == "nodule_fp_reduction"
+    assert entry["config"]["model_version_policy"] == {"specific": {"versions": [1, 2]}}
 
 
 def test_lung_segmentation_marks_air_density_inside_the_body(compiled):
