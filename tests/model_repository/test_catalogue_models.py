@@ -185,3 +185,29 @@ def test_bone_age_attention_map_is_a_unit_range_map_over_the_hand(small_model_re
     assert attention.shape == (1, 1, 16, 16) and attention.min() == 0.0 and 0.99 < attention.max() <= 1.0
     coarse = image[0, 0].reshape(16, 32, 16, 32).mean(axis=(1, 3))
     assert np.corrcoef(coarse.ravel(), attention.ravel())[0, 1] > 0.2
+
+
+def _cube(volume: np.ndarray, centre, size: int = 32) -> np.ndarray:
+    """A size^3 cube of ``volume`` centred on ``centre`` (z, y, x), padded with -1 (air) outside it."""
+    padded = np.pad(volume, size, constant_values=-1.0)
+    z, y, x = (int(round(c)) + size - size // 2 for c in centre)
+    return padded[z:z + size, y:y + size, x:x + size]
+
+
+def test_the_three_lung_nodule_stages_find_the_phantoms_nodules_and_drop_vessels(compiled):
+    from model_repository.builders.nodule_candidates import lung_probability
+
+    ct = phantoms.chest_ct(np.random.default_rng(50), slices=40, n_nodules=2, n_vessels=6)
+    lung = lung_probability(compiled["lung_segmentation"]({0: ct.volume[:, None]})[0][:, 0])
+    heat = compiled["nodule_candidates"]({0: np.stack([ct.volume, lung], axis=1)})[0][:, 0]
+    candidates = []
+    for z in range(len(heat)):
+        for r, c in heatmap_peaks(heat[z], 0.5):
+            candidates.append((z, 4 * r + 2, 4 * c + 2))
+    cubes = np.stack([_cube(ct.volume, c) for c in candidates])[:, None]
+    probability = compiled["nodule_fp_reduction"]({0: cubes})[0][:, 0]
+    kept = [c for c, p in zip(candidates, probability) if p >= 0.5]
+    for (z, y, x), radius in ct.nodules:
+        assert any(abs(k[0] - z) <= radius and np.hypot(k[1] - y, k[2] - x) <= radius + 4 for k in kept)
+    # Most candidates are vessel cross-sections; the 3-D stage drops most of them.
+    assert len(kept) < 0.5 * len(candidates)
