@@ -25,6 +25,11 @@ bench-precision: bootstrap
 	$(PYTHON) bench/bench_precisions.py --variant full
 	$(PYTHON) bench/bench_precisions.py --arch resnet50
 
+# Every catalogue model at the full variant: raw OpenVINO FP32 vs INT8 throughput, per core against the seed figures.
+.PHONY: bench-catalogue
+bench-catalogue: bootstrap
+	$(PYTHON) bench/bench_catalogue.py
+
 models: bootstrap
 	$(PYTHON) -m model_repository.build_models --variant full
 

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             results.setdefault("lung_nodule_study", {})[precision] = study
             print(f"lung nodule study ({STUDY_SLICES} slices, {STUDY_CANDIDATES} candidates), {precision.upper()}: "
                   f"{study:.1f} s on {cores} cores (seed: under {STUDY_SEED_SECONDS:.0f} s; "
-                  f"{STUDY_SEED_SECONDS / study:.1f}x faster than the target)")
+                  f"{STUDY_SEED_SECONDS / study:.2f}x the target's speed)")
     if "bone_age" in results:
         for precision in ("fp32", "int8"):
             seconds = 1.0 / results["bone_age"][precision]["items_per_s"]

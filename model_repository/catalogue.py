@@ -16,7 +16,6 @@ from __future__ import annotations
 from types import ModuleType
 
 from model_repository.builders import (
-    bone_age,
     cardiac_segmentation,
     ct_anatomy,
     lung_segmentation,

@@ -65,14 +65,31 @@ def heatmap_peaks(heatmap: np.ndarray, min_value: float = 0.5) -> list[tuple[int
     The position is the region's probability-weighted centroid, rounded: a lesion often shows as a plateau of
     saturated cells, where a strict local maximum would be decided by rounding noise.
     """
-    from scipy import ndimage
-
     h = np.asarray(heatmap, np.float64)
-    labels, count = ndimage.label(h >= min_value, structure=np.ones((3, 3)))
-    if count == 0:
-        return []
-    centres = ndimage.center_of_mass(h, labels, range(1, count + 1))
-    return [(int(round(r)), int(round(c))) for r, c in centres]
+    above = h >= min_value
+    seen = np.zeros_like(above)
+    peaks = []
+    rows, cols = h.shape
+    for start in zip(*np.nonzero(above)):
+        if seen[start]:
+            continue
+        # Flood fill of one 8-connected region (heatmaps are small and detections few).
+        stack, cells = [start], []
+        seen[start] = True
+        while stack:
+            r, c = stack.pop()
+            cells.append((r, c))
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    rr, cc = r + dr, c + dc
+                    if 0 <= rr < rows and 0 <= cc < cols and above[rr, cc] and not seen[rr, cc]:
+                        seen[rr, cc] = True
+                        stack.append((rr, cc))
+        idx = np.array(cells)
+        weights = h[idx[:, 0], idx[:, 1]]
+        centre = (idx * weights[:, None]).sum(axis=0) / weights.sum()
+        peaks.append((int(round(centre[0])), int(round(centre[1]))))
+    return peaks
 
 
 def peak_agreement(reference: np.ndarray, candidate: np.ndarray, *, threshold: float, min_value: float = 0.5,

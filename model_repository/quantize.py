@@ -1,10 +1,12 @@
 """INT8 versions: NNCF post-training quantization of an FP32 IR, accepted only through an accuracy gate.
 
-The gate compares the INT8 model with its FP32 base on a held-out set that the calibration never saw (other
-synthetic radiographs, both sexes, plus the real hand radiograph of the shared data set when it is present):
-the mean absolute difference in months must stay under ``GATE_THRESHOLD_MONTHS``. The INT8 version is built in a
-temporary directory and renamed into the repository only after the gate passes; a failure raises
-``QuantizationGateError`` and leaves the repository untouched.
+The gate compares the INT8 model with its FP32 base on a held-out set that the calibration never saw. bone_age
+(``build_bone_age_int8``): other synthetic radiographs, both sexes, plus the real hand radiograph of the shared
+data set when it is present; the mean absolute difference in months must stay under ``GATE_THRESHOLD_MONTHS``.
+The catalogue models (``build_int8``): seeded synthetic phantoms from their builder, and the builder's own metric
+(top-1 agreement, Dice between masks, probability difference, heatmap detection agreement; ``gates.py``). The
+INT8 version is built in a temporary directory and renamed into the repository only after the gate passes; a
+failure raises ``QuantizationGateError`` and leaves the repository untouched.
 
 NNCF is imported only here (``pip install nncf``): serving and the FP32 build do not need it.
 """

@@ -370,8 +370,8 @@ def _attention_map(features, cam_weights: np.ndarray):
     """``attention_map`` [1, 1, 16, 16]: the CAM-weighted sum of the last stage's channels, min-max scaled to
     [0, 1] per image (all zero for a constant map).
 
-    A MatMul over the channels (NNCF leaves MatMuls in floating point here, and no quantizer is inserted on the
-    features the pooled head also reads, so the INT8 ``bone_age_months`` is unchanged by this branch).
+    A MatMul over the channels: NNCF leaves MatMuls in floating point here, so no quantizer is inserted on the
+    features the pooled head also reads (the INT8 ``bone_age_months`` moves by < 0.01 month with this branch).
     """
     n = len(cam_weights)
     flat = ops.reshape(features, ops.constant(np.array([0, n, ATTENTION_SIZE * ATTENTION_SIZE], np.int64)), True)

@@ -8,8 +8,8 @@ transposed-convolution up-sampling, skip concatenation and two 3x3 convolutions,
 32/64/128/256/480/480 (the nnU-Net 2-D ACDC configuration); ``small``: 8/8/8/16/16/16.
 
 Demo weights (``builders/common.py``): signal channels find **the bright blood pool and call its thick, round
-part the LV**: "bright" (> 0.55) is eroded by 8 px (the thin RV crescent vanishes, the LV pool keeps a core),
-the core is dilated back by ~14 px in the decoder (covering the pool and a ring around it), then LV = bright
+part the LV**: "bright" (> 0.55) is eroded by ~5 px (the thin RV crescent vanishes, the LV pool keeps a core),
+the core is dilated back by ~12 px in the decoder (covering the pool and a ring around it), then LV = bright
 inside that region, myocardium = not bright but tissue inside it (**a ring of myocardium around the pool**),
 RV = bright outside it but near the heart (a wider dilation). Not trained: demo, not for diagnostic use.
 """
@@ -23,7 +23,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from model_repository.builders import phantoms
-from model_repository.builders.common import Net, Rows, T, bilinear_up, binomial, delta, finish, head_conv
+from model_repository.builders.common import Net, Rows, T, bilinear_up, delta, finish, head_conv
 
 NAME = "cardiac_segmentation"
 INPUT = "image"
@@ -64,12 +64,13 @@ def make_model(variant: str = "full", seed: int = 20240611) -> ov.Model:
     # Level 0 (stride 1): s0 bright (blood, fat), s1 tissue (not air / lung).
     rows = Rows(2).add(0, 0, 8 * delta(3)).set_bias(0, -4.4).add(1, 0, 10 * delta(3)).set_bias(1, -1.0)
     h = net.conv(x, w[0], 3, rows)
-    # s2: bright eroded by 1 px (the start of the LV core).
+    # s2: bright again (the start of the LV core; s0 goes to the decoder unchanged).
     enc0 = net.conv(h, w[0], 3, Rows(3).add(0, 0, delta(3)).add(1, 1, delta(3)).add(2, 0, delta(3)))
     # Level 1 (stride 2): eroded by 1 px (full-resolution taps), then by one cell (2 px).
     h = net.conv(enc0, w[1], 3, _erode(2, Rows(1)), stride=2)
     enc1 = net.conv(h, w[1], 3, _erode(0, Rows(1)))
-    # Level 2 (stride 4): eroded by 2 px more: 6 px in all. s0 = the LV core (the thin RV crescent is gone).
+    # Level 2 (stride 4): eroded by 2 px more: ~5 px in all (the soft erosion bites a little more than its taps).
+    # s0 = the LV core: the RV crescent (5-8 px thick) is gone, an LV pool of radius >= 10 px keeps a core.
     h = net.conv(enc1, w[2], 3, _erode(0, Rows(1)), stride=2)
     enc2 = net.conv(h, w[2], 3, Rows(1).add(0, 0, delta(3)))
     # Levels 3-4 (strides 8, 16): the core dilated widely (OR over 3x3, clamped): "near the heart".
@@ -90,7 +91,7 @@ def make_model(variant: str = "full", seed: int = 20240611) -> ov.Model:
     cat, (o_up, _) = net.concat([up, enc3])
     h = net.conv(cat, w[3], 3, Rows(1).add(0, o_up, delta(3)))
     h = net.conv(h, w[3], 3, Rows(1).add(0, 0, delta(3)))
-    # Stride 4: s0 LV region = the core dilated by 4 px, then 8 px; s1 near-heart.
+    # Stride 4: s0 LV region = the core dilated by 4 px, then 8 px (OR over 3x3 cells); s1 near-heart.
     up = net.up(h, w[2], Rows(2).add(1, 0, bilinear_up()))
     cat, (o_up, o_skip) = net.concat([up, enc2])
     h = net.conv(cat, w[2], 3, Rows(2).add(0, o_skip, ONES).add(1, o_up + 1, delta(3)))

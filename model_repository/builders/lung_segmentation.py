@@ -22,7 +22,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from model_repository.builders import phantoms
-from model_repository.builders.common import Net, Rows, T, bilinear_up, binomial, delta, finish, head_conv
+from model_repository.builders.common import Net, Rows, T, bilinear_up, delta, finish, head_conv
 
 NAME = "lung_segmentation"
 INPUT = "slices"

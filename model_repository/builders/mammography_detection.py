@@ -8,12 +8,15 @@ Backbone: ResNet-18 (7x7/2 stem, 3x3/2 max-pool, four stages of basic blocks, wi
 fused at stride 8 (as Panoptic FPN's semantic branch); CenterNet head (Zhou et al. 2019): 3x3 conv + 1x1 conv
 per output. ``small``: widths 8/16/16/32, one block per stage, FPN 16.
 
-Demo weights (``builders/common.py``): two signal channels, "dense" (smoothed intensity above 0.8) and the
-smoothed intensity, are carried down the backbone (averaged at every down-sampling), and each FPN output
-convolution is a centre-surround detector on them at its own scale (a dense centre cell clearly brighter than
-the ring two cells out: strides 8, 16 and 32 cover lesion radii of ~4-14, 8-28 and 16-56 px). The heatmap fires on **compact dense blobs** of any of those
-sizes; ``box_size`` follows the levels that fired. Large dense regions (fibroglandular tissue) and edges do not.
-Not trained: demo, not for diagnostic use.
+Demo weights (``builders/common.py``): two signal channels, "dense" (smoothed intensity above 0.8) and
+"darkness" (1 - smoothed intensity), are carried down the backbone (averaged at every down-sampling), and each
+FPN output convolution is a centre-surround detector on them at its own scale (a dense centre cell clearly
+brighter than the ring two cells out: strides 8, 16 and 32 cover lesion radii of ~4-14, 8-28 and 16-56 px).
+The heatmap fires on **compact dense blobs** of any of those sizes; ``box_size`` follows the levels that fired.
+Large dense regions (fibroglandular tissue) and edges do not, though the top of a small bright patch of
+glandular tissue can. Zero padding beyond the image border reads as bright (darkness 0), so dense tissue along
+the chest-wall edge is not taken for a blob (and a lesion touching the border is missed). Not trained: demo, not
+for diagnostic use.
 """
 
 from __future__ import annotations
@@ -57,15 +60,18 @@ def variant_params(variant: str) -> dict:
     return d
 
 
-def _blob(rows: Rows, out: int, dense: int, intensity: int) -> Rows:
-    """Centre-surround: 4 * (centre - mean of the 5x5 border ring) intensity + 2 * dense centre - 2.8, clamped.
+def _blob(rows: Rows, out: int, dense: int, darkness: int) -> Rows:
+    """Centre-surround: 4 * (mean darkness of the 5x5 border ring - centre darkness) + 2 * dense centre - 2.8.
 
-    Fires where the centre cell is dense and clearly brighter than its surroundings two cells out: a compact
-    dense blob; not on the top of a broad bright region, nor on edges (half the ring is as bright).
+    With darkness = 1 - intensity that is 4 * (centre - ring mean) intensity + 2 * dense centre - 2.8: it fires
+    where the centre cell is dense and clearly brighter than its surroundings two cells out, a compact dense blob;
+    not on the top of a broad bright region, nor on edges (half the ring is as bright). Darkness rather than
+    intensity so the convolution's zero padding beyond the image border reads as bright tissue, not as a dark
+    surround (dense tissue along the chest-wall edge would otherwise look like a blob).
     """
     ring = np.zeros((5, 5))
-    ring[0, :] = ring[-1, :] = ring[:, 0] = ring[:, -1] = -4.0 / 16
-    rows.add(out, intensity, 4.0 * delta(5) + ring).add(out, dense, 2.0 * delta(5))
+    ring[0, :] = ring[-1, :] = ring[:, 0] = ring[:, -1] = 4.0 / 16
+    rows.add(out, darkness, ring - 4.0 * delta(5)).add(out, dense, 2.0 * delta(5))
     return rows.set_bias(out, -2.8)
 
 
@@ -75,8 +81,9 @@ def make_model(variant: str = "full", seed: int = 20240611) -> ov.Model:
     net = Net(np.random.default_rng(seed + 19))
     param = ops.parameter([1, 1, HEIGHT, WIDTH], np.float32, name=INPUT)
     x = T(param.output(0), 1, 1)
-    # Stem: s0 dense = clamp(8 * (smoothed intensity - threshold)), s1 the smoothed intensity.
-    stem = Rows(2).add(0, 0, 8 * binomial(7)).set_bias(0, -8 * DENSE_THRESHOLD).add(1, 0, binomial(7))
+    # Stem: s0 dense = clamp(8 * (smoothed intensity - threshold)), s1 darkness = 1 - smoothed intensity.
+    stem = Rows(2).add(0, 0, 8 * binomial(7)).set_bias(0, -8 * DENSE_THRESHOLD).add(1, 0, -binomial(7))
+    stem.set_bias(1, 1.0)
     h = net.conv(x, spec.stem, 7, stem, stride=2)
     h = net.max_pool(h, k=3, stride=2, pad=1)
     features = []
@@ -85,7 +92,7 @@ def make_model(variant: str = "full", seed: int = 20240611) -> ov.Model:
             h = basic_block(net, h, width, 2 if (stage > 0 and block == 0) else 1, n_signal=2)
         features.append(h)
     c3, c4, c5 = features[1:]
-    # FPN laterals: each level's two signals (dense, intensity) go to their own channels (P3: s0-1, P4: s2-3, P5: s4-5).
+    # FPN laterals: each level's two signals (dense, darkness) go to their own channels (P3: s0-1, P4: s2-3, P5: s4-5).
     one = np.ones((1, 1))
 
     def lateral(c: T, level: int) -> T:

@@ -24,7 +24,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from model_repository.builders import lung_segmentation, phantoms
-from model_repository.builders.common import (Net, Rows, T, bilinear_up, binomial, box, delta, finish, head_conv)
+from model_repository.builders.common import Net, Rows, T, bilinear_up, box, delta, finish, head_conv
 
 NAME = "nodule_candidates"
 INPUT = "slices"

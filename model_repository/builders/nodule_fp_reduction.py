@@ -23,7 +23,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from model_repository.builders import phantoms
-from model_repository.builders.common import FILLER_BIAS, Net, Rows, T, binomial, delta, finish
+from model_repository.builders.common import FILLER_BIAS, Net, Rows, T, delta, finish
 
 NAME = "nodule_fp_reduction"
 INPUT = "patches"

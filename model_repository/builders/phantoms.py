@@ -176,8 +176,9 @@ def chest_ct(rng: np.random.Generator, slices: int = 24, size: int = 256, n_nodu
 def nodule_cubes(rng: np.random.Generator, count: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """``count`` scaled CT cubes [count, 1, size, size, size] cycling nodule / plain lung / vessel.
 
-    Labels (i % 3 == 0, 1, 2): 1 nodule (a sphere at the centre, radius 2.5-7 voxels, sometimes with a thin vessel touching it),
-    0 vessel (a tube of radius 1-2.2 voxels through the centre in a random direction), 0 plain lung.
+    Items i % 3 == 0: label 1, a nodule (a sphere at the centre, radius 2.5-7 voxels, in 30 % of them with a thin
+    vessel touching it on one side); i % 3 == 1: label 0, plain lung; i % 3 == 2: label 0, a vessel (a tube of
+    radius 1-2.2 voxels through the centre, give or take 3.5 voxels, in a random direction).
     """
     zz, yy, xx = np.mgrid[0:size, 0:size, 0:size].astype(np.float32)
     p = np.stack([zz, yy, xx], -1) - (size - 1) / 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +82,38 @@ def test_committed_config_and_dev_rollout_serve_every_model_at_int8():
     assert all((REPO / "model_repository" / n / "MODEL_CARD.md").is_file() for n in MODEL_NAMES)
 
 
-def test_builds_are_deterministic_for_a_seed():
+def _constants(model: ov.Model) -> list[bytes]:
+    return [op.get_data().tobytes() for op in model.get_ordered_ops() if op.get_type_name() == "Constant"]
+
+
+def test_builds_are_deterministic_for_a_seed_and_differ_between_seeds():
     for name, module in BUILDERS.items():
-        a = module.make_model("small", seed=5)
-        b = module.make_model("small", seed=5)
-        consts = [lambda m: [op.get_data().tobytes() for op in m.get_ordered_ops()
-                             if op.get_type_name() == "Constant"]]
-        assert consts[0](a) == consts[0](b), name
+        assert _constants(module.make_model("small", seed=5)) == _constants(module.make_model("small", seed=5)), name
+        assert _constants(module.make_model("small", seed=5)) != _constants(module.make_model("small", seed=6)), name
+
+
+def test_a_catalogue_int8_that_fails_its_gate_is_not_written(tmp_path, small_model_repository, monkeypatch):
+    from model_repository import quantize
+    from model_repository.builders import nodule_fp_reduction
+
+    shutil.copytree(small_model_repository / "nodule_fp_reduction" / "1", tmp_path / "nodule_fp_reduction" / "1")
+    monkeypatch.setattr(nodule_fp_reduction, "GATE_MAX_DIFF", -1.0)  # no INT8 can be that close
+    with pytest.raises(quantize.QuantizationGateError, match="INT8 accuracy gate failed for nodule_fp_reduction"):
+        quantize.build_int8("nodule_fp_reduction", tmp_path / "nodule_fp_reduction" / "1", tmp_path, 2,
+                            quantize.catalogue_calibration_items("nodule_fp_reduction", count=3),
+                            quantize.catalogue_heldout_items("nodule_fp_reduction", count=3))
+    assert sorted(p.name for p in (tmp_path / "nodule_fp_reduction").iterdir()) == ["1"]
+
+
+def test_cli_builds_the_named_models_and_lists_them_in_config(tmp_path):
+    from model_repository import build_models
+
+    assert build_models.main(["--variant", "small", "--models", "nodule_fp_reduction", "--output-dir",
+                              str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "nodule_fp_reduction"]
+    (entry,) = json.loads((tmp_path / "config.json").read_text())["model_config_list"]
+    assert entry["config"]["name"] == "nodule_fp_reduction"
+    assert entry["config"]["model_version_policy"] == {"specific": {"versions": [1, 2]}}
 
 
 def test_lung_segmentation_marks_air_density_inside_the_body(compiled):
@@ -159,3 +185,29 @@ def test_bone_age_attention_map_is_a_unit_range_map_over_the_hand(small_model_re
     assert attention.shape == (1, 1, 16, 16) and attention.min() == 0.0 and 0.99 < attention.max() <= 1.0
     coarse = image[0, 0].reshape(16, 32, 16, 32).mean(axis=(1, 3))
     assert np.corrcoef(coarse.ravel(), attention.ravel())[0, 1] > 0.2
+
+
+def _cube(volume: np.ndarray, centre, size: int = 32) -> np.ndarray:
+    """A size^3 cube of ``volume`` centred on ``centre`` (z, y, x), padded with -1 (air) outside it."""
+    padded = np.pad(volume, size, constant_values=-1.0)
+    z, y, x = (int(round(c)) + size - size // 2 for c in centre)
+    return padded[z:z + size, y:y + size, x:x + size]
+
+
+def test_the_three_lung_nodule_stages_find_the_phantoms_nodules_and_drop_vessels(compiled):
+    from model_repository.builders.nodule_candidates import lung_probability
+
+    ct = phantoms.chest_ct(np.random.default_rng(50), slices=40, n_nodules=2, n_vessels=6)
+    lung = lung_probability(compiled["lung_segmentation"]({0: ct.volume[:, None]})[0][:, 0])
+    heat = compiled["nodule_candidates"]({0: np.stack([ct.volume, lung], axis=1)})[0][:, 0]
+    candidates = []
+    for z in range(len(heat)):
+        for r, c in heatmap_peaks(heat[z], 0.5):
+            candidates.append((z, 4 * r + 2, 4 * c + 2))
+    cubes = np.stack([_cube(ct.volume, c) for c in candidates])[:, None]
+    probability = compiled["nodule_fp_reduction"]({0: cubes})[0][:, 0]
+    kept = [c for c, p in zip(candidates, probability) if p >= 0.5]
+    for (z, y, x), radius in ct.nodules:
+        assert any(abs(k[0] - z) <= radius and np.hypot(k[1] - y, k[2] - x) <= radius + 4 for k in kept)
+    # Most candidates are vessel cross-sections; the 3-D stage drops most of them.
+    assert len(kept) < 0.5 * len(candidates)

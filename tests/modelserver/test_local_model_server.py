@@ -182,7 +182,8 @@ def test_kserve_model_metadata(ks):
         {"name": "image", "datatype": "FP32", "shape": ["1", "1", "512", "512"]},
         {"name": "sex", "datatype": "FP32", "shape": ["1", "1"]},
     ]
-    assert meta["outputs"] == [{"name": OUTPUT, "datatype": "FP32", "shape": ["1", "1"]}]
+    assert meta["outputs"] == [{"name": OUTPUT, "datatype": "FP32", "shape": ["1", "1"]},
+                               {"name": "attention_map", "datatype": "FP32", "shape": ["1", "1", "16", "16"]}]
 
 
 def test_kserve_infer_equals_raw_openvino_and_tfs(ks, tfs, small_model_repository):
