@@ -60,7 +60,9 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     # Stage 3: false-positive removal on 32³ patches around each candidate.
     kept: list[tuple[tuple[int, int, int], float]] = []
     if candidates:
-        patches = np.stack([_patch(scaled, centre) for centre in candidates])[:, None]
+        # Cubes from the series resampled to isotropic voxels at the in-plane spacing (the model's training frame).
+        z_step = spacing[1] / spacing[0]
+        patches = np.stack([_patch(scaled, centre, z_step) for centre in candidates])[:, None]
         probability = infer_in_batches(ctx.infer, FP_REDUCTION, {"patches": patches}, batch=8)["nodule_probability"]
         probability = np.asarray(probability, dtype=np.float64).reshape(-1)
         if probability.min(initial=0.0) < 0 or probability.max(initial=0.0) > 1:
@@ -107,12 +109,13 @@ def _candidates(heatmap: np.ndarray, lungs: np.ndarray) -> list[tuple[int, int, 
     return [centre for _score, centre in found[:MAX_CANDIDATES]]
 
 
-def _patch(volume: np.ndarray, centre: tuple[int, int, int]) -> np.ndarray:
-    """The PATCH³ cube around `centre`, padded with air (-1 after scaling) beyond the volume."""
-    half = PATCH // 2
-    padded = np.pad(volume, half, mode="constant", constant_values=-1.0)
-    z, y, x = (c + half for c in centre)
-    return padded[z - half:z + half, y - half:y + half, x - half:x + half].astype(np.float32)
+def _patch(volume: np.ndarray, centre: tuple[int, int, int], z_step: float) -> np.ndarray:
+    """The PATCH³ isotropic cube around `centre`: in-plane voxels as they are, slices sampled every `z_step`
+    slice indices (in-plane spacing / slice spacing) by linear interpolation; air (-1 after scaling) outside."""
+    offsets = np.arange(PATCH, dtype=np.float64) - PATCH / 2 + 0.5
+    z, y, x = centre
+    zz, yy, xx = np.meshgrid(z + offsets * z_step, y + offsets, x + offsets, indexing="ij")
+    return ndimage.map_coordinates(volume, [zz, yy, xx], order=1, mode="constant", cval=-1.0).astype(np.float32)
 
 
 def _segment_nodule(volume_hu, centre, labels, number, spacing) -> None:
