@@ -25,6 +25,8 @@ beside them so exports stay readable and filters stay simple.
 | operator.access          | 110113 Security Alert          | 110127 Emergency Override Started        | E      |
 | audit.export             | 110101 Audit Log Used          |                                          | R      |
 | audit.archive            | 110101 Audit Log Used          |                                          | D      |
+| assessment.signoff       | 110110 Patient Record          |                                          | U      |
+| membership.revoke        | 110113 Security Alert          | 110136 Security Roles Changed            | D      |
 
 The list read is recorded once per request, with the ids it returned (see audit/services.py). A "download" is
 both the presigned URL of the original (API) and the rendered PNG (portal): either hands out the pixels.
@@ -96,6 +98,10 @@ _KINDS = [
               Action.EXECUTE, False),
     EventKind("audit.export", "110101", "Audit Log Used", "", "", Action.READ, False),
     EventKind("audit.archive", "110101", "Audit Log Used", "", "", Action.DELETE, False),
+    # Issue 7 (portal): a radiologist's verdict on a result, and a person removed from a hospital.
+    EventKind("assessment.signoff", "110110", "Patient Record", "", "", Action.UPDATE, True),
+    EventKind("membership.revoke", "110113", "Security Alert", "110136", "Security Roles Changed",
+              Action.DELETE, False),
 ]
 
 EVENT_KINDS: dict[str, EventKind] = {kind.code: kind for kind in _KINDS}
