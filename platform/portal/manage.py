@@ -70,7 +70,8 @@ def people(request):
         form = PasswordResetForm({"email": email})
         if form.is_valid():
             form.save(request=request, use_https=request.is_secure(),
-                      email_template_name="registration/password_reset_email.html")
+                      subject_template_name="accounts/password_reset_subject.txt",
+                      email_template_name="accounts/password_reset_email.txt")
     return _people_page(request, message=_("%(username)s now has the role %(role)s.") % {
         "username": username, "role": dict(Membership.Role.choices)[role]})
 

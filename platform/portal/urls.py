@@ -19,9 +19,8 @@ urlpatterns = [
         success_url=reverse_lazy("portal:password-reset-done")), name="password-reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(
         template_name="accounts/password_reset_done.html"), name="password-reset-done"),
-    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="accounts/password_reset_confirm.html",
-        success_url=reverse_lazy("portal:password-reset-complete")), name="password-reset-confirm"),
+    path("password-reset/<uidb64>/<token>/", account_views.PasswordResetConfirmView.as_view(),
+         name="password-reset-confirm"),
     path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(
         template_name="accounts/password_reset_complete.html"), name="password-reset-complete"),
     path("account/language/", manage.language, name="account-language"),
