@@ -155,6 +155,8 @@ STORAGES = {
                     else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+if not STATIC_MANIFEST:
+    STATIC_ROOT = None  # served straight from the apps' static/ folders; there is no collected directory
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [SOURCE_ROOT / "portal" / "locale"]
 # Password-reset mail: console in development (the link is printed), SMTP when MIP_EMAIL_HOST is set.
