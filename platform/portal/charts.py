@@ -21,7 +21,7 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def usage_by_day_svg(*, usage: dict, month_start: date, width: int = 720, height: int = 260) -> SafeString:
+def usage_by_day_svg(*, usage: dict, month_start: date, width: int = 1000, height: int = 280) -> SafeString:
     """A stacked bar chart of completed assessments per day of the month, one colour per model."""
     days = []
     day = month_start
@@ -35,7 +35,7 @@ def usage_by_day_svg(*, usage: dict, month_start: date, width: int = 720, height
     left, right, bottom, top_pad = 40, 10, 28, 12
     plot_w, plot_h = width - left - right, height - bottom - top_pad
     bar_w = plot_w / len(days)
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-labelledby="usage-title usage-desc"'
+    parts = [f'<svg class="chart chart-usage" viewBox="0 0 {width} {height}" role="img" aria-labelledby="usage-title usage-desc"'
              f' xmlns="http://www.w3.org/2000/svg">',
              f'<title id="usage-title">{escape(_("Assessments per day"))}</title>',
              f'<desc id="usage-desc">{escape(_("Completed assessments per day this month, by model; the table below lists the same numbers."))}</desc>']

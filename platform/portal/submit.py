@@ -50,7 +50,7 @@ def submit_page(request):
             "duplicate": _("Already submitted"), "open": _("Open the assessment"),
             "network": _("The connection failed. Check the network and submit again."),
             "too_large": str(plain_words("file_too_large")), "no_files": _("Choose at least one file."),
-            "remove": _("Remove"), "prefilled": _("Sex and age were filled in from the DICOM header of"),
+            "remove": _("Remove"), "prefilled": _("Filled in from the DICOM header of"),
             "series": _("DICOM series"),
         },
     })

@@ -117,7 +117,7 @@ ZH = {
     "The connection failed. Check the network and submit again.": "连接失败，请检查网络后重新提交。",
     "Choose at least one file.": "请至少选择一个文件。",
     "Remove": "移除",
-    "Sex and age were filled in from the DICOM header of": "性别和年龄已根据以下文件的 DICOM 头信息填写：",
+    "Filled in from the DICOM header of": "已根据以下文件的 DICOM 头信息填写：",
     "DICOM series": "DICOM 序列",
     "Worklist": "工作列表",
     "Critical": "危急",
