@@ -214,3 +214,35 @@ def test_the_webhooks_link_appears_only_when_its_page_exists(hospital_a):
         assert 'data-nav="webhooks"' in page
     except NoReverseMatch:
         assert 'data-nav="webhooks"' not in page
+
+
+def test_a_person_resets_a_forgotten_password_through_the_emailed_link(hospital_a):
+    from accounts import lockout
+
+    user = hospital_a.user
+    user.email = "rad.a@example.org"
+    user.save(update_fields=["email"])
+    client = Client()
+    assert client.post("/password-reset/", {"email": "rad.a@example.org"}).status_code == 302
+    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[-1].body).group(1)
+    form = client.get(link, follow=True)
+    assert form.status_code == 200 and b"new_password1" in form.content
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": "a-new-Long-passphrase-42",
+                                                     "new_password2": "a-new-Long-passphrase-42"})
+    assert done.status_code == 302
+    lockout.unlock(username=user.username)
+    assert Client().post("/login/", {"username": user.username, "password": "a-new-Long-passphrase-42"}) \
+        .status_code == 302
+    assert client.get(link).status_code == 404  # used once
+
+
+def test_a_person_of_two_hospitals_switches_between_them_from_the_header(hospital_a, hospital_b):
+    from tenants import services
+
+    services.membership_grant(tenant=hospital_b.tenant, user=hospital_a.user, role="clinician")
+    client = _client_for(hospital_a)
+    page = client.get("/").content.decode()
+    assert 'id="switch-tenant"' in page and "Hospital B" in page
+    assert client.post("/hospital/", {"tenant_id": str(hospital_b.tenant.pk)}).status_code == 302
+    assert 'data-hospital' not in client.get("/").content.decode()  # the select shows the chosen one
+    assert f'value="{hospital_b.tenant.pk}" selected' in client.get("/").content.decode()
