@@ -251,6 +251,7 @@ def _result_page(request, assessment, *, signoffs, form_error=None, status=200):
         "can_sign_off": membership is not None and role_allows(membership.role, Capability.SIGN_OFF)
                         and assessment.status == Assessment.Status.SUCCEEDED,
         "form_error": form_error,
+        "poll_interval_ms": settings.PORTAL_POLL_INTERVAL_MS,
         "demo_notice": DEMO_NOTICE,
     }, status=status)
 

@@ -140,7 +140,7 @@ ZH = {
     "Difference": "差值",
     "Reading": "判读",
     "Blue band: ±2 SD of the Greulich & Pyle reference for this sex; line: bone age equal to chronological age; red point: this patient.": "蓝色带：该性别 Greulich & Pyle 参考标准的 ±2 SD；直线：骨龄等于实际年龄；红点：本患者。",
-    "The assessment is not finished yet. This page does not update by itself; the worklist does.": "评估尚未完成。本页面不会自动更新，工作列表会自动更新。",
+    "The assessment is not finished yet; this page shows the result as soon as it is.": "评估尚未完成；完成后本页面会立即显示结果。",
     "version": "版本",
     "demo": "演示",
     "Patient sex": "患者性别",

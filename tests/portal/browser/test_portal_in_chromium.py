@@ -78,9 +78,14 @@ def test_a_radiologist_submits_the_hand_radiograph_follows_it_live_reads_the_res
     row = page.locator(f'tr[data-assessment="{assessment_id}"]')
     assert row.get_attribute("data-status") == "queued"
     page.evaluate("window.__notReloaded = true")
+    waiting = page.context.new_page()  # the result page, opened too early, shows the result once it exists
+    waiting.goto(f"/assessments/{assessment_id}/")
+    assert waiting.locator("[data-pending]").is_visible()
     deferred_celery_worker()
     page.wait_for_selector(f'tr[data-assessment="{assessment_id}"][data-status="succeeded"]', timeout=60_000)
     assert page.evaluate("window.__notReloaded === true"), "the worklist reloaded instead of updating in place"
+    waiting.wait_for_selector("[data-bone-age]")
+    waiting.close()
     assert row.locator("[data-status-pill]").inner_text() == "Succeeded"
     screenshot(page, "03-worklist")
 

@@ -7,6 +7,23 @@
    renders as a transparent PNG, or an inline grid of labels) and "points". */
 (function () {
   "use strict";
+  // A result still queued or running: ask the worklist's state endpoint until it is finished, then show it.
+  var pending = document.querySelector("[data-pending]");
+  if (pending) {
+    var wait = parseInt(pending.getAttribute("data-poll-ms"), 10) || 3000;
+    var check = function () {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", pending.getAttribute("data-states-url"));
+      xhr.onload = function () {
+        var rows = xhr.status === 200 ? JSON.parse(xhr.responseText).results : [];
+        if (rows.length && (rows[0].status === "succeeded" || rows[0].status === "failed")) { window.location.reload(); return; }
+        window.setTimeout(check, wait);
+      };
+      xhr.onerror = function () { window.setTimeout(check, wait * 4); };
+      xhr.send();
+    };
+    window.setTimeout(check, wait);
+  }
   var viewer = document.querySelector("[data-viewer]");
   if (!viewer) return;
   var canvas = viewer.querySelector("[data-image]");

@@ -13,7 +13,7 @@
   var newest = table.getAttribute("data-newest") || "";
   var indicator = document.querySelector("[data-live-indicator]");
   var newer = document.querySelector("[data-newer]");
-  var labels = { open: document.documentElement.lang.indexOf("zh") === 0 ? "打开结果" : "Open result" };
+  var labels = { open: table.getAttribute("data-label-open"), critical: table.getAttribute("data-label-critical") };
   var failures = 0;
   var timer = null;
   var inFlight = false;
@@ -32,7 +32,7 @@
       var flag = document.createElement("span");
       flag.className = "pill flag-critical";
       flag.setAttribute("data-critical", "");
-      flag.textContent = document.documentElement.lang.indexOf("zh") === 0 ? "危急" : "Critical";
+      flag.textContent = labels.critical;
       pill.parentNode.appendChild(document.createTextNode(" "));
       pill.parentNode.appendChild(flag);
     }
