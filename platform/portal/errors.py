@@ -27,6 +27,7 @@ PLAIN_WORDS = {
     "invalid_patient_sex": _("Patient sex must be female or male."),
     "invalid_chronological_age": _("The age must be between 0 and 25 years."),
     "invalid_priority": _("Priority must be routine or urgent."),
+    "rate_limited": _("Too many requests from your hospital right now. Wait a minute and submit again."),
     "quota_exceeded": _("Your hospital has used this month's assessments. Ask your administrator."),
     "model_version_unavailable": _("The assessment is temporarily unavailable. Try again in a few minutes."),
     "storage_unavailable": _("The image store is unavailable; nothing was saved. Try again shortly."),

@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from api.problems import ApiProblem, problem_response
+from api.ratelimit import enforce_rate_limits
 from audit.services import AuditUnavailable, audit_event_record
 from inference import services
 from inference.catalog import CATALOG
@@ -62,15 +64,10 @@ class _Refused(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
 
 
-def _problem(exc: _Refused) -> JsonResponse:
-    # The API's RFC 9457 shape, plus `message`: the plain-language sentence the page shows.
-    response = JsonResponse({"type": f"https://errors.mip.example/{exc.code}", "title": exc.code.replace("_", " "),
-                             "status": exc.status, "code": exc.code, "detail": exc.detail,
-                             "message": plain_words(exc.code, exc.detail)},
-                            status=exc.status, content_type="application/problem+json")
-    for name, value in exc.headers.items():
-        response[name] = value
-    return response
+def _problem(request, exc: _Refused) -> JsonResponse:
+    # The API's RFC 9457 answer, plus `message`: the plain-language sentence the page shows.
+    return problem_response(status=exc.status, code=exc.code, detail=exc.detail, instance=request.path,
+                            headers=exc.headers, extra={"message": plain_words(exc.code, exc.detail)})
 
 
 def _form_inputs(post) -> tuple[str, str | None, float | None, str]:
@@ -135,6 +132,11 @@ def submit_files(request):
         if sum(upload.size for upload in uploads) > settings.MAX_UPLOAD_BYTES:
             raise _Refused(413, "file_too_large", "The upload is larger than the limit.")
         model_name, sex, age, priority = _form_inputs(request.POST)
+        try:
+            # The same per-hospital budget as the API: the portal is one more client of the hospital's quota.
+            enforce_rate_limits(tenant=request.tenant)
+        except ApiProblem as exc:
+            raise _Refused(exc.status_code, exc.problem_code, exc.problem_detail, exc.headers) from None
         files = [(upload.name, upload.read()) for upload in uploads]
         try:
             with transaction.atomic():
@@ -153,7 +155,7 @@ def submit_files(request):
         except AuditUnavailable:
             raise _Refused(503, "audit_unavailable", "The audit trail cannot be written.") from None
     except _Refused as exc:
-        return _problem(exc)
+        return _problem(request, exc)
     assessment = submission.assessment
     return JsonResponse({"id": str(assessment.pk), "status": assessment.status,
                          "status_display": _(assessment.get_status_display()),

@@ -308,6 +308,7 @@ ZH = {
     "Chronological age (years)": "实际年龄（岁）",
     "Bone age (years)": "骨龄（岁）",
     "Open result": "打开结果",
+    "Too many requests from your hospital right now. Wait a minute and submit again.": "贵院当前请求过多，请稍等一分钟后再提交。",
 }
 
 
