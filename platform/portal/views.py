@@ -23,6 +23,7 @@ from inference import selectors
 from inference.bone_age import format_years_months
 from inference.catalog import CATALOG, DEMO_NOTICE
 from inference.models import Assessment
+from portal.errors import plain_words
 from studies import storage
 from studies.imaging import ImageRejected, parse_upload, render_png
 from tenants.middleware import SESSION_TENANT_KEY
@@ -252,6 +253,7 @@ def _result_page(request, assessment, *, signoffs, form_error=None, status=200):
                         and assessment.status == Assessment.Status.SUCCEEDED,
         "form_error": form_error,
         "poll_interval_ms": settings.PORTAL_POLL_INTERVAL_MS,
+        "error_words": plain_words(assessment.error_code, assessment.error_message) if assessment.error_code else "",
         "demo_notice": DEMO_NOTICE,
     }, status=status)
 

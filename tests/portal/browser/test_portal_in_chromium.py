@@ -251,11 +251,24 @@ def test_administration_usage_audit_and_operator_pages_render_and_the_portal_spe
     screenshot(operator_page, "11-operator")
     operator_page.context.close()
 
-    # A tablet in portrait: the worklist fits its width (no sideways scrolling of the page).
+    # A tablet in portrait: the worklist fits its width (no sideways scrolling of the page); a critical result
+    # stands out at the top of it.
+    from inference.models import Assessment
+
+    with tenant_context(hospital_a.tenant):
+        Assessment.objects.filter(pk=submitted.json()["id"]).update(
+            is_critical=True, critical_findings=[{"code": "bone_age_extreme", "message": "Bone age far from age."}])
     tablet = browser.new_context(viewport={"width": 768, "height": 1024}, base_url=live_server.url,
                                  has_touch=True, is_mobile=True).new_page()
     radiologist = hospital_a.user
     sign_in(tablet, radiologist.username, hospital_a.password)
     assert tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    first = tablet.locator("tr[data-assessment]").first
+    assert first.get_attribute("data-assessment") == submitted.json()["id"]
+    assert "is-critical" in first.get_attribute("class")
     screenshot(tablet, "12-tablet-worklist")
+    first.get_by_role("link").first.click()
+    tablet.wait_for_selector("[data-viewer][data-ready='1']")
+    assert tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(tablet, "13-tablet-result")
     tablet.context.close()
