@@ -55,7 +55,8 @@ def worklist_for_tenant(*, tenant: Tenant, status: str = "", priority: str = "",
     if search:
         queryset = queryset.filter(Q(instance__study__accession_number__iexact=search)
                                    | Q(instance__study__study_instance_uid__startswith=search))
-    urgent_first = Case(When(priority=Assessment.Priority.URGENT, then=Value(0)), default=Value(1),
+    # Anything above routine (urgent, or a priority the platform raised) before routine work.
+    urgent_first = Case(When(priority=Assessment.Priority.ROUTINE, then=Value(1)), default=Value(0),
                         output_field=IntegerField())
     return queryset.order_by("-is_critical", urgent_first, *WORKLIST_SORTS.get(sort, WORKLIST_SORTS["newest"]))
 

@@ -33,10 +33,11 @@ from tenants.roles import Capability
 _MAX_AGE_MONTHS = 300
 
 
-def assessment_choices() -> list[tuple[str, str]]:
-    """(name, title) of every assessment in the catalogue; models added by others bring their own title."""
-    return sorted(((name, getattr(model, "title", "") or name) for name, model in CATALOG.items()),
-                  key=lambda item: str(item[1]))
+def assessment_choices() -> list[tuple[str, str, str]]:
+    """(name, title, input kind) of every assessment in the catalogue: "image" takes one file per assessment,
+    "series" takes many DICOM files or a zip of one series as one assessment."""
+    return sorted(((name, getattr(model, "title", "") or name, getattr(model, "input_kind", "image"))
+                   for name, model in CATALOG.items()), key=lambda item: str(item[1]))
 
 
 @login_required
@@ -46,7 +47,7 @@ def submit_page(request):
         "assessments": assessment_choices(),
         "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
         "series_supported": hasattr(services, "assessment_submit_files"),
-        "priorities": Assessment.Priority.choices,
+        "priorities": [(v, label) for v, label in Assessment.Priority.choices if v in {"routine", "urgent"}],
         "i18n": {
             "ready": _("Ready"), "uploading": _("Uploading"), "queued": _("Queued"), "failed": _("Refused"),
             "duplicate": _("Already submitted"), "open": _("Open the assessment"),
@@ -87,7 +88,8 @@ def _form_inputs(post) -> tuple[str, str | None, float | None, str]:
         if not 0 <= age <= _MAX_AGE_MONTHS:
             raise _Refused(400, "invalid_chronological_age", "The age must be between 0 and 300 months.")
     priority = (post.get("priority") or Assessment.Priority.ROUTINE).strip()
-    if priority not in Assessment.Priority.values:
+    # A submitter asks for routine or urgent; anything above is the platform's own judgement of the result.
+    if priority not in {Assessment.Priority.ROUTINE, Assessment.Priority.URGENT}:
         raise _Refused(400, "invalid_priority", "priority must be routine or urgent.")
     return model_name, sex, age, priority
 

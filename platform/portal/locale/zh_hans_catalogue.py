@@ -280,7 +280,6 @@ ZH = {
     "Drop files here, or choose files": "将文件拖放到此处，或选择文件",
     "DICOM, PNG or JPEG images, or a zip of one DICOM series.": "DICOM、PNG 或 JPEG 图像，或一个 DICOM 序列的 zip 文件。",
     "No files chosen yet.": "尚未选择文件。",
-    "Send the DICOM files as one series (one assessment)": "将这些 DICOM 文件作为一个序列发送（一次评估）",
     "2. Assessment and patient": "2. 评估与患者",
     "From the file": "按文件",
     "Years": "岁",
@@ -308,6 +307,7 @@ ZH = {
     "Chronological age (years)": "实际年龄（岁）",
     "Bone age (years)": "骨龄（岁）",
     "Open result": "打开结果",
+    "This assessment reads a whole series: the DICOM files are sent together as one assessment.": "此评估读取整个序列：这些 DICOM 文件将作为一次评估一起发送。",
     "Too many requests from your hospital right now. Wait a minute and submit again.": "贵院当前请求过多，请稍等一分钟后再提交。",
 }
 

@@ -10,7 +10,8 @@
   var zone = form.querySelector("[data-dropzone]");
   var list = form.querySelector("[data-file-list]");
   var empty = form.querySelector("[data-empty]");
-  var seriesChoice = form.querySelector("[data-series-choice]");
+  var seriesNote = form.querySelector("[data-series-note]");
+  var modelSelect = document.getElementById("id_model");
   var formError = form.querySelector("[data-form-error]");
   var note = form.querySelector("[data-prefill-note]");
   var template = document.getElementById("file-item-template");
@@ -44,9 +45,20 @@
       }
     });
     empty.hidden = items.length > 0;
-    var dicomCount = items.filter(function (i) { return !i.sent && !isZip(i.file) && !isPlainImage(i.file); }).length;
-    if (seriesChoice) seriesChoice.hidden = dicomCount < 2;
+    updateSeriesNote();
   }
+
+  // Series assessments (catalogue input_kind "series") take every DICOM file as one submission; image
+  // assessments take one file each.
+  function seriesModel() {
+    var option = modelSelect.options[modelSelect.selectedIndex];
+    return option && option.getAttribute("data-input-kind") === "series";
+  }
+  function updateSeriesNote() {
+    var dicomCount = items.filter(function (i) { return !i.sent && !isZip(i.file) && !isPlainImage(i.file); }).length;
+    seriesNote.hidden = !(seriesModel() && dicomCount > 1);
+  }
+  modelSelect.addEventListener("change", updateSeriesNote);
 
   function prefill(found, name) {
     if (found.sex === null && found.ageMonths === null) return;
@@ -130,7 +142,7 @@
     var pending = items.filter(function (i) { return !i.sent; });
     if (!pending.length) { formError.textContent = t.no_files; formError.hidden = false; return; }
     formError.hidden = true;
-    var asSeries = seriesChoice && !seriesChoice.hidden && seriesChoice.querySelector("input").checked;
+    var asSeries = seriesModel();
     var groups = [];
     var dicoms = pending.filter(function (i) { return !isZip(i.file) && !isPlainImage(i.file); });
     if (asSeries && dicoms.length > 1) {
