@@ -83,9 +83,13 @@ def deferred_celery_worker(platform_settings, transactional_db):
     def start():
         app.conf.broker_url = platform_settings.CELERY_BROKER_URL
         app.conf.task_default_queue = platform_settings.CELERY_TASK_DEFAULT_QUEUE
+        # Routine and, where the platform routes urgent work apart, the urgent queue too.
+        queues = [platform_settings.CELERY_TASK_DEFAULT_QUEUE]
+        urgent = getattr(platform_settings, "CELERY_URGENT_QUEUE", None)
+        if urgent:
+            queues.append(urgent)
         return stack.enter_context(start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
-                                                shutdown_timeout=30, loglevel="WARNING",
-                                                queues=[platform_settings.CELERY_TASK_DEFAULT_QUEUE]))
+                                                shutdown_timeout=30, loglevel="WARNING", queues=queues))
 
     with stack:
         yield start

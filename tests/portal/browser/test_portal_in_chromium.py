@@ -58,6 +58,7 @@ def test_a_radiologist_submits_the_hand_radiograph_follows_it_live_reads_the_res
 
     # Submit: the file input inside the drop zone; sex is prefilled from the DICOM header, age is typed in.
     page.goto("/submit/")
+    page.get_by_label("Assessment", exact=True).select_option("bone_age")
     page.set_input_files("#id_files", str(HAND_DX))
     page.wait_for_function("document.getElementById('sex-f').checked")
     page.get_by_label("Years").fill("10")
@@ -128,6 +129,22 @@ def test_a_radiologist_submits_the_hand_radiograph_follows_it_live_reads_the_res
                             "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n / (d.length / 4); }")
     assert painted > 0.5, painted
     screenshot(page, "05-result-overlay")
+
+    # A "letterbox" grid covers the square the model saw (the portrait image centred in it): its top-left cell
+    # starts left of the image, so less of it lands on the image than a whole-image grid's cell would.
+    corner = [[1.0 if (r, c) == (0, 0) else 0.0 for c in range(4)] for r in range(4)]
+    with tenant_context(hospital_a.tenant):
+        Assessment.objects.filter(pk=assessment_id).update(
+            result={**result, "overlays": [{"kind": "heatmap", "frame": "letterbox", "grid": corner}]})
+    page.reload()
+    page.wait_for_selector("[data-viewer][data-ready='1']")
+    rows, columns = submitted.instance.rows, submitted.instance.columns
+    side = max(rows, columns)
+    expected = (max(0.0, (columns - side) / 2 + side / 4) / columns) * (max(0.0, (rows - side) / 2 + side / 4) / rows)
+    letterboxed = page.evaluate("() => { const c = document.querySelector('[data-overlay]'); "
+                                "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
+                                "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n / (d.length / 4); }")
+    assert letterboxed == pytest.approx(expected, abs=0.01)
 
     # Sign-off: disagreeing needs a comment; the verdict is recorded, shown and audited.
     page.get_by_role("radio", name="Disagree").check()

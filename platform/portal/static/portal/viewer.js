@@ -37,6 +37,7 @@
   var overlays = JSON.parse(document.getElementById("overlays-data").textContent || "[]");
   var artifacts = JSON.parse(document.getElementById("artifacts-data").textContent || "[]");
   var sourceColumns = parseFloat(viewer.getAttribute("data-columns")) || 0;
+  var sourceRows = parseFloat(viewer.getAttribute("data-rows")) || 0;
   var original = null;
   var inverted = false;
   var ctx = canvas.getContext("2d");
@@ -79,12 +80,20 @@
     overlays.forEach(function (item) {
       var grid = gridOf(item);
       if ((item.kind === "heatmap" || item.kind === "mask") && grid && grid.length) {
-        var rows = grid.length, cols = grid[0].length, cw = overlay.width / cols, ch = overlay.height / rows;
+        var rows = grid.length, cols = grid[0].length;
+        // The grid covers the whole image, or with frame "letterbox" the square the model saw: the image scaled
+        // to fit and centred on padding (studies.imaging.preprocess_bone_age), so cells over padding fall outside.
+        var fx = 0, fy = 0, fw = overlay.width, fh = overlay.height;
+        if (item.frame === "letterbox" && sourceColumns && sourceRows) {
+          var side = Math.max(sourceColumns, sourceRows) * scale;
+          fx = (overlay.width - side) / 2; fy = (overlay.height - side) / 2; fw = fh = side;
+        }
+        var cw = fw / cols, ch = fh / rows;
         for (var r = 0; r < rows; r++) for (var c = 0; c < cols; c++) {
           var value = grid[r][c];
           if (!value) continue;
           o.fillStyle = item.kind === "heatmap" ? heatColour(value, 1) : "rgba(0,114,178,0.7)";
-          o.fillRect(c * cw, r * ch, Math.ceil(cw), Math.ceil(ch));
+          o.fillRect(fx + c * cw, fy + r * ch, Math.ceil(cw), Math.ceil(ch));
         }
         drawn += 1;
       } else if (item.kind === "boxes") {
