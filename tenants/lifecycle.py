@@ -58,11 +58,11 @@ _READ_CHUNK = 1024 * 1024
 
 # Tables purged on offboarding, in deletion order (children before the rows they PROTECT-reference).
 PURGED_ON_OFFBOARD: tuple[str, ...] = (
-    # Radiologists' verdicts on the hospital's results (clinical data; they hang from its assessments).
-    "reviews.SignOff",
     # Shadow runs are the platform's own evaluation data (never shown to the hospital, so not exported); they
     # hang from the hospital's assessments and go with them.
     "inference.ShadowResult",
+    # Radiologists' verdicts on the hospital's results (clinical data; they hang from its assessments).
+    "reviews.SignOff",
     "inference.AssessmentArtifact",
     "registry.TenantModelPin",
     "inference.Assessment",

@@ -322,9 +322,9 @@ def test_offboarding_purges_the_hospitals_rows_and_objects_and_leaves_the_other_
     report = tenant_offboard(tenant=hospital_a.tenant, export_destination=export, confirm_slug="hospital-a")
 
     assert not report.resumed and report.objects_deleted == 1
-    assert report.rows_deleted == {"reviews.SignOff": 0, "inference.ShadowResult": 0, "inference.AssessmentArtifact": 0,
+    assert report.rows_deleted == {"inference.ShadowResult": 0, "inference.AssessmentArtifact": 0,
                                    "registry.TenantModelPin": 0, "inference.Assessment": 1,
-                                   "studies.SeriesMember": 0, "studies.Series": 0,
+                                   "studies.SeriesMember": 0, "studies.Series": 0, "reviews.SignOff": 0,
                                    "studies.ImageInstance": 1, "studies.Study": 1,
                                    "tenants.ApiKey": 1, "tenants.Membership": 1}
     assert _row_counts(hospital_a.tenant) == dict.fromkeys(b_rows, 0)
