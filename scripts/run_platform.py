@@ -78,6 +78,8 @@ def start_processes(env: dict[str, str]) -> None:
     devstack.say(f"model server: gRPC (TFS + KServe) on 127.0.0.1:{MODEL_SERVER_PORT}")
     # Migrations run as the table owner; everything else connects as the application role (row-level security).
     run([python, "manage.py", "migrate", "--noinput"], {**env, "MIP_DATABASE_URL": MIGRATION_DATABASE_URL})
+    # The portal's static files (WhiteNoise serves them from STATIC_ROOT with hashed names).
+    run([python, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"], env)
     run([python, "manage.py", "seed_demo", "--credentials-file", str(RUN_DIR / "demo-credentials.json")], env)
     # The registry follows a desired-state document, as in a cluster where the Helm values are the source of truth.
     run([python, "manage.py", "model_sync", "--desired", str(ROLLOUT_DOCUMENT), "--actor", "make-run"], env)

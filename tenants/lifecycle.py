@@ -64,6 +64,8 @@ PURGED_ON_OFFBOARD: tuple[str, ...] = (
     # Shadow runs are the platform's own evaluation data (never shown to the hospital, so not exported); they
     # hang from the hospital's assessments and go with them.
     "inference.ShadowResult",
+    # Radiologists' verdicts on the hospital's results (clinical data; they hang from its assessments).
+    "reviews.SignOff",
     "inference.AssessmentArtifact",
     "registry.TenantModelPin",
     "inference.Assessment",

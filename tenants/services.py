@@ -121,3 +121,30 @@ def api_key_touch(*, api_key: ApiKey, minimum_interval_s: int = 60) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+@transaction.atomic
+def membership_revoke(*, membership: Membership, actor=None) -> None:
+    """Remove a person from a hospital (their account stays; other hospitals' memberships are untouched).
+
+    Raises MembershipRejected("last_admin") when it would leave the hospital without an administrator, who alone
+    can add people back. Audited as `membership.revoke` in the same transaction.
+    """
+    tenant = membership.tenant
+    with tenant_context(tenant):
+        if membership.role == Membership.Role.ADMIN and not Membership.objects.filter(
+                tenant=tenant, role=Membership.Role.ADMIN).exclude(pk=membership.pk).exists():
+            raise MembershipRejected("last_admin", "The hospital's last administrator cannot be removed.")
+        user_id, role, pk = membership.user_id, membership.role, membership.pk
+        membership.delete()
+    _audit(event="membership.revoke", tenant=tenant, actor=actor, object_type="membership", object_id=str(pk),
+           details={"user_id": user_id, "role": role})
+
+
+class MembershipRejected(ValueError):
+    """A membership change the platform refuses, with a stable code (last_admin)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -27,3 +27,15 @@ class TotpDevice(models.Model):
 
     def __str__(self) -> str:
         return f"TOTP device of {self.user} ({'confirmed' if self.confirmed else 'unconfirmed'})"
+
+
+class PortalPreference(models.Model):
+    """A person's portal settings that follow them across devices and hospitals (today: the language)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_preference")
+    # A code of settings.LANGUAGES ("en", "zh-hans"); empty means "follow the browser".
+    language = models.CharField(max_length=16, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Portal preferences of {self.user}"

@@ -128,3 +128,19 @@ def totp_disable(*, user, password: str, code: str | None) -> None:
     if totp_code_accept(device=device, code=code) != "ok":
         raise TotpError("wrong_code", "The password or code did not match.")
     device.delete()
+
+
+@transaction.atomic
+def portal_language_set(*, user, language: str) -> str:
+    """Store the person's portal language (a code of settings.LANGUAGES, or "" to follow the browser).
+
+    Returns the stored code. Raises ValueError for a language the portal does not offer.
+    """
+    from django.conf import settings as django_settings
+
+    from accounts.models import PortalPreference
+
+    if language and language not in dict(django_settings.LANGUAGES):
+        raise ValueError(f"unsupported language {language!r}")
+    PortalPreference.objects.update_or_create(user=user, defaults={"language": language})
+    return language

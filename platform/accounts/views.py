@@ -123,3 +123,16 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "accounts/password_change_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset-link view; a link that is not (or no longer) valid answers 404 with the page that says so,
+    so an unknown or used link looks the same as any other missing page."""
+
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("portal:password-reset-complete")
+
+    def render_to_response(self, context, **response_kwargs):
+        if not context.get("validlink"):
+            response_kwargs["status"] = 404
+        return super().render_to_response(context, **response_kwargs)

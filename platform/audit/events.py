@@ -11,11 +11,13 @@ beside them so exports stay readable and filters stay simple.
 | assessment.read          | 110110 Patient Record          |                                          | R      |
 | assessment.list          | 110112 Query                   |                                          | E      |
 | assessment.download      | 110106 Export                  |                                          | R      |
+| assessment.signoff       | 110110 Patient Record          |                                          | U      |
 | access.refused           | 110113 Security Alert          | 110132 Use of Restricted Function        | E      |
 | signin                   | 110114 User Authentication     | 110122 Login                             | E      |
 | signout                  | 110114 User Authentication     | 110123 Logout                            | E      |
 | user.create              | 110113 Security Alert          | 110137 User Security Attributes Changed  | C      |
 | membership.grant         | 110113 Security Alert          | 110136 Security Roles Changed            | U      |
+| membership.revoke        | 110113 Security Alert          | 110136 Security Roles Changed            | D      |
 | api_key.create           | 110113 Security Alert          | 110137 User Security Attributes Changed  | C      |
 | api_key.revoke           | 110113 Security Alert          | 110137 User Security Attributes Changed  | D      |
 | plan.create              | 110100 Application Activity    | 110131 Software Configuration            | C      |
@@ -76,6 +78,8 @@ _KINDS = [
     EventKind("assessment.read", "110110", "Patient Record", "", "", Action.READ, True),
     EventKind("assessment.list", "110112", "Query", "", "", Action.EXECUTE, True),
     EventKind("assessment.download", "110106", "Export", "", "", Action.READ, True),
+    # A radiologist's verdict on a result (reviews app): an update of the patient's record.
+    EventKind("assessment.signoff", "110110", "Patient Record", "", "", Action.UPDATE, True),
     EventKind("access.refused", "110113", "Security Alert", "110132", "Use of Restricted Function",
               Action.EXECUTE, False),
     EventKind("signin", "110114", "User Authentication", "110122", "Login", Action.EXECUTE, False),
@@ -84,6 +88,8 @@ _KINDS = [
               Action.CREATE, False),
     EventKind("membership.grant", "110113", "Security Alert", "110136", "Security Roles Changed",
               Action.UPDATE, False),
+    EventKind("membership.revoke", "110113", "Security Alert", "110136", "Security Roles Changed",
+              Action.DELETE, False),
     EventKind("api_key.create", "110113", "Security Alert", "110137", "User Security Attributes Changed",
               Action.CREATE, False),
     EventKind("api_key.revoke", "110113", "Security Alert", "110137", "User Security Attributes Changed",

@@ -16,18 +16,23 @@ from tenants.roles import Capability
 
 @login_required
 @require_GET
-@require_capability(Capability.READ_USAGE)
+@require_capability(Capability.READ_USAGE, Capability.MANAGE_SETTINGS)
 def usage(request):
+    """This month's usage with a chart by model and day (the `billing` role, and the hospital's administrator)."""
+    from portal.charts import PALETTE, usage_by_day_svg
+
     tenant = _require_tenant(request)
     period = month_start(timezone.now())
     plan = selectors.plan_in_force(tenant=tenant, on=period)
-    return render(request, "billing/usage.html", {"usage": selectors.usage_for_month(tenant=tenant, period=period),
-                                                  "plan": plan})
+    usage = selectors.usage_for_month(tenant=tenant, period=period)
+    legend = [(row["model"], row["count"], PALETTE[index % len(PALETTE)]) for index, row in enumerate(usage["by_model"])]
+    return render(request, "billing/usage.html", {"usage": usage, "plan": plan, "legend": legend,
+                                                  "chart": usage_by_day_svg(usage=usage, month_start=period)})
 
 
 @login_required
 @require_GET
-@require_capability(Capability.READ_USAGE)
+@require_capability(Capability.READ_USAGE, Capability.MANAGE_SETTINGS)
 def invoice_list(request):
     tenant = _require_tenant(request)
     return render(request, "billing/invoice_list.html", {"invoices": selectors.invoices_for_tenant(tenant=tenant)})
@@ -35,7 +40,7 @@ def invoice_list(request):
 
 @login_required
 @require_GET
-@require_capability(Capability.READ_USAGE)
+@require_capability(Capability.READ_USAGE, Capability.MANAGE_SETTINGS)
 def invoice_detail(request, invoice_id):
     """The printable invoice (the browser's print dialog makes the PDF)."""
     tenant = _require_tenant(request)

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Portal static files (CSS, JS) served by the web app itself: no CDN, no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -71,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tenants.middleware.PortalTenantMiddleware",
+    # The portal's language: the signed-in person's stored choice, else the browser's (English, Simplified Chinese).
+    "portal.middleware.PortalLanguageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,6 +90,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "portal.context_processors.portal",
             ],
         },
     },
@@ -136,6 +142,34 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(REPO_ROOT / ".run" / "static"))
+
+# ---------------------------------------------------------------------------
+# Portal: static files (WhiteNoise), languages, password-reset e-mail
+# ---------------------------------------------------------------------------
+# Hashed, compressed file names from `collectstatic` (the Dockerfile and scripts/run_platform.py run it); the test
+# profile serves straight from the apps' static/ folders, so tests need no collectstatic step.
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", ENVIRONMENT != "test")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if STATIC_MANIFEST
+                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+if not STATIC_MANIFEST:
+    STATIC_ROOT = None  # served straight from the apps' static/ folders; there is no collected directory
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [SOURCE_ROOT / "portal" / "locale"]
+# Password-reset mail: console in development (the link is printed), SMTP when MIP_EMAIL_HOST is set.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if env_str("EMAIL_HOST", "")
+                        else "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "imaging-portal@localhost")
+# How often the worklist asks for status changes (milliseconds).
+PORTAL_POLL_INTERVAL_MS = env_int("PORTAL_POLL_INTERVAL_MS", 3000)
 
 # ---------------------------------------------------------------------------
 # Shared store (Redis): rate limits and sign-in lockout counters must agree across web pods.

@@ -1,5 +1,9 @@
-"""URL routes of the reviews app (included by config/urls.py)."""
-from django.urls import path  # noqa: F401
+"""URL routes of the reviews app (included by config/urls.py under api/v1/)."""
+from django.urls import path
+
+from reviews.api import SignOffCollectionView
 
 app_name = "reviews"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("assessments/<str:assessment_id>/signoffs", SignOffCollectionView.as_view(), name="signoff-collection"),
+]

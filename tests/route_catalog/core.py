@@ -1,7 +1,6 @@
-"""The routes of the walking skeleton, tenancy, billing and audit (API and the original portal pages)."""
+"""The API routes of the walking skeleton, tenancy, billing and audit (the portal's pages are in portal.py)."""
 from __future__ import annotations
 
-from django.test import Client
 from django.urls import reverse
 
 NO_PATIENT_DATA = None
@@ -16,20 +15,6 @@ ROUTES = {
     "api:billing-invoice-collection": ("collection", "billing"),
     "api:billing-invoice-detail": ("object", "billing"),
     "api:audit-events": ("collection", "auditor"),
-    "portal:assessment-list": ("collection", "radiologist"),
-    "portal:assessment-detail": ("object", "radiologist"),
-    "portal:assessment-image": ("object", "radiologist"),
-    "portal:switch-hospital": ("membership", "radiologist"),
-    "portal:billing-usage": ("collection", "billing"),
-    "portal:billing-invoice-list": ("collection", "billing"),
-    "portal:billing-invoice-detail": ("object", "billing"),
-    "portal:audit-events": ("collection", "auditor"),
-    "portal:login": ("public", "radiologist"),
-    "portal:login-code": ("public", "radiologist"),
-    "portal:logout": ("public", "radiologist"),
-    "portal:account-two-step": ("account", "radiologist"),
-    "portal:password-change": ("account", "radiologist"),
-    "portal:password-change-done": ("account", "radiologist"),
     "health": ("public", "radiologist"),
 }
 
@@ -40,45 +25,28 @@ AUDIT: dict[str, dict[str, str] | None] = {
     "api:api-key-collection": {"POST": "api_key.create"},  # GET lists key prefixes: no patient data
     "api:api-key-detail": {"DELETE": "api_key.revoke"},  # GET shows one key: no patient data
     "api:audit-events": {"GET": "audit.export"},
-    "portal:assessment-list": {"GET": "assessment.list"},
-    "portal:assessment-detail": {"GET": "assessment.read"},
-    "portal:assessment-image": {"GET": "assessment.download"},
-    "portal:audit-events": {"GET": "audit.export"},
-    "portal:login": {"POST": "signin"},
-    "portal:login-code": {"POST": "signin"},
-    "portal:logout": {"POST": "signout"},
-    "portal:switch-hospital": NO_PATIENT_DATA,  # chooses among the person's own memberships
-    "portal:account-two-step": NO_PATIENT_DATA,  # the person's own second factor
-    "portal:password-change": NO_PATIENT_DATA,
-    "portal:password-change-done": NO_PATIENT_DATA,
     "health": NO_PATIENT_DATA,
     # Billing (usage counts and invoices per hospital): no patient data; plan changes are audited by the
     # billing services (`plan.change`).
     "api:billing-usage": NO_PATIENT_DATA,
     "api:billing-invoice-collection": NO_PATIENT_DATA,
     "api:billing-invoice-detail": NO_PATIENT_DATA,
-    "portal:billing-usage": NO_PATIENT_DATA,
-    "portal:billing-invoice-list": NO_PATIENT_DATA,
-    "portal:billing-invoice-detail": NO_PATIENT_DATA,
 }
 
 
 def object_url(name: str, b: dict) -> str | None:
     if name == "api:api-key-detail":
         return reverse(name, kwargs={"api_key_id": b["api_key"]})
-    if name.endswith(":billing-invoice-detail"):
+    if name == "api:billing-invoice-detail":
         return reverse(name, kwargs={"invoice_id": b["invoice"]})
-    if name in {"api:assessment-detail", "api:assessment-original", "portal:assessment-detail",
-                "portal:assessment-image"}:
+    if name in {"api:assessment-detail", "api:assessment-original"}:
         return reverse(name, kwargs={"assessment_id": b["assessment"]})
     return None
 
 
 def audited_request(name: str, method: str, p: dict):
-    from tests.audit._support import last_event_id, png_upload as _png, two_step_client as _two_step_client
+    from tests.audit._support import png_upload as _png
 
-    hospital = p["hospital"]
-    hospital = p["hospital"]
     if name == "api:assessment-collection":
         if method == "POST":
             return p["his"].post(reverse(name), {"file": _png(2), "model": "bone_age", "patient_sex": "M"},
@@ -92,19 +60,4 @@ def audited_request(name: str, method: str, p: dict):
         return p["admin"].delete(reverse(name, kwargs={"api_key_id": p["api_key"]})), (200,)
     if name == "api:audit-events":
         return p["auditor"].get(reverse(name), {"format": "json"}), (200,)
-    if name == "portal:audit-events":
-        return p["auditor"].get(reverse(name)), (200,)
-    if name == "portal:assessment-list":
-        return p["radiologist"].get(reverse(name)), (200,)
-    if name in {"portal:assessment-detail", "portal:assessment-image"}:
-        return p["radiologist"].get(reverse(name, kwargs={"assessment_id": p["assessment"]})), (200,)
-    if name == "portal:login":
-        return Client().post(reverse(name), {"username": hospital.user.username,
-                                             "password": hospital.password}), (302,)
-    if name == "portal:login-code":
-        client, code = _two_step_client(hospital)
-        p["_mark"] = last_event_id()  # enrolment and the password step wrote their own events
-        return client.post(reverse(name), {"code": code}), (302,)
-    if name == "portal:logout":
-        return p["radiologist"].post(reverse(name)), (302,)
     return None

@@ -345,7 +345,7 @@ def test_offboarding_purges_the_hospitals_rows_and_objects_and_leaves_the_other_
     assert report.rows_deleted == {"integrations.Hl7Delivery": 0, "integrations.Hl7Destination": 0,
                                    "inference.ShadowResult": 0, "inference.AssessmentArtifact": artifacts,
                                    "registry.TenantModelPin": 0, "inference.Assessment": 1,
-                                   "studies.SeriesMember": 0, "studies.Series": 0,
+                                   "studies.SeriesMember": 0, "studies.Series": 0, "reviews.SignOff": 0,
                                    "studies.ImageInstance": 1, "studies.Study": 1,
                                    "webhooks.WebhookAttempt": 0, "webhooks.WebhookDelivery": 0,
                                    "webhooks.WebhookEndpoint": 0, "webhooks.NotificationSettings": 0,
