@@ -45,3 +45,9 @@ status:
 helm-check: bootstrap
 	$(PYTHON) -c "import helm_python, kubernetes_validate" || { echo "helm-check: install the dev extras (helm-python-sdk, kubernetes-validate)"; exit 1; }
 	$(PYTHON) -m pytest tests/helm -q -p no:cacheprovider
+
+# Whole assessments (every catalogue pipeline on a realistic study): FP32 vs INT8 through the model server over
+# gRPC, and INT8 raw OpenVINO in process, on the full-size models (built into .run/bench by bench-catalogue).
+.PHONY: bench-assessments
+bench-assessments: bootstrap
+	$(PYTHON) bench/bench_assessments.py
