@@ -114,6 +114,12 @@ def assessment_submit_files(
     if not files:
         raise SubmissionRejected("file_missing", "Send at least one file.", 400)
     if assessment_model.input_kind == "image":
+        from studies.series import SeriesRejected, collect_files
+
+        try:
+            files = collect_files(files)  # a zip holding the one image is the image
+        except SeriesRejected as exc:
+            raise SubmissionRejected(exc.code, exc.message, exc.http_status) from None
         if len(files) != 1:
             raise SubmissionRejected("too_many_files",
                                      f"{assessment_model.title} assesses one image; send exactly one file.", 422)

@@ -32,8 +32,8 @@ PLAIN_WORDS = {
     "model_version_unavailable": _("The assessment is temporarily unavailable. Try again in a few minutes."),
     "storage_unavailable": _("The image store is unavailable; nothing was saved. Try again shortly."),
     "audit_unavailable": _("The audit trail cannot be written; nothing was saved. Try again shortly."),
-    "series_not_supported": _("Several files or a zip can only be sent as one series once series submission "
-                              "is enabled; send single images for now."),
+    "too_many_files": _("This assessment takes one image; send exactly one file."),
+    "series_required": _("This assessment needs a whole series: send every file of the series, or one zip."),
     "series_mixed": _("These files belong to more than one series."),
     "series_incomplete": _("A slice is missing from this series."),
     "series_duplicate_position": _("Two slices of this series are at the same position."),

@@ -6,7 +6,6 @@ problem shape, so the page shows the same error codes as the API, in plain words
 """
 from __future__ import annotations
 
-import inspect
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -94,31 +93,11 @@ def _form_inputs(post) -> tuple[str, str | None, float | None, str]:
     return model_name, sex, age, priority
 
 
-def _is_zip(name: str, data: bytes) -> bool:
-    return name.lower().endswith(".zip") or data[:4] == b"PK\x03\x04"
-
-
 def _submit(request, files: list[tuple[str | None, bytes]], model_name, sex, age, priority):
-    """One file to assessment_submit; a zip or a series group to assessment_submit_files once the integrator's
-    service exists (hasattr), else refused in plain words."""
-    common = {"tenant": request.tenant, "model_name": model_name, "patient_sex": sex,
-              "chronological_age_months": age, "submitted_by_user": request.user}
-    group = len(files) > 1 or _is_zip(files[0][0] or "", files[0][1])
-    if group:
-        submit_files = getattr(services, "assessment_submit_files", None)
-        if submit_files is None:
-            raise _Refused(422, "series_not_supported", "Series submission is not available on this platform yet.")
-        return submit_files(files=files, priority=priority, **common)
-    name, data = files[0]
-    if "priority" in inspect.signature(services.assessment_submit).parameters:
-        return services.assessment_submit(data=data, filename=name, priority=priority, **common)
-    submission = services.assessment_submit(data=data, filename=name, **common)
-    if submission.created and priority != submission.assessment.priority:
-        # Until assessment_submit takes the priority itself, the portal records it on the new row (the worklist
-        # shows and orders by it); queue routing by priority then starts with the integrator's service.
-        Assessment.objects.filter(pk=submission.assessment.pk).update(priority=priority)
-        submission.assessment.priority = priority
-    return submission
+    """Every submission through the one service the API uses: one image, or a series as files or a zip."""
+    return services.assessment_submit_files(
+        tenant=request.tenant, files=files, model_name=model_name, patient_sex=sex, chronological_age_months=age,
+        priority=priority, submitted_by_user=request.user)
 
 
 @login_required

@@ -172,17 +172,10 @@ def service_request_resource(assessment: Assessment, received: dict | None = Non
 
 
 def _submit(*, tenant, files: list[tuple[bytes, str]], priority: str, **inputs):
-    """Submit the order's images: through inference.services.assessment_submit_files (one image, or the files of
-    one series, with the order's priority) where the platform has it, else one image through assessment_submit."""
-    submit_files = getattr(inference_services, "assessment_submit_files", None)
-    if submit_files is not None:
-        return submit_files(tenant=tenant, files=[(name, data) for data, name in files], priority=priority,
-                            **inputs)
-    if len(files) == 1:
-        data, filename = files[0]
-        return inference_services.assessment_submit(tenant=tenant, data=data, filename=filename, **inputs)
-    raise ApiProblem(status=422, code="series_not_supported",
-                     detail="This assessment takes one image; the order holds several.")
+    """Submit the order's images through inference.services.assessment_submit_files (one image, or the files of
+    one series, with the order's priority)."""
+    return inference_services.assessment_submit_files(
+        tenant=tenant, files=[(name, data) for data, name in files], priority=priority, **inputs)
 
 
 def _json_body(request):
