@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rest_framework.views import APIView
 
+from api import idempotency
 from api.authentication import ApiKeyPrincipal
 from api.problems import ApiProblem
 from api.ratelimit import enforce_rate_limits
@@ -24,6 +25,9 @@ class TenantAPIView(APIView):
     # HTTP method -> what the caller must be allowed to do. A method with a handler but no entry is refused
     # (fail closed), so a new handler cannot ship without deciding who may call it.
     required_capabilities: dict[str, Capability] = {}
+    # Methods whose handlers honour an `Idempotency-Key` header (api/idempotency.py): every POST of the API.
+    idempotent_methods: frozenset[str] = frozenset({"POST"})
+    _idempotency_claim = None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and permissions
@@ -40,6 +44,10 @@ class TenantAPIView(APIView):
         enforce_rate_limits(tenant=tenant, api_key=user.api_key if isinstance(user, ApiKeyPrincipal) else None)
         self.tenant = tenant
         self._tenant_token = _current_tenant.set(tenant)
+        if request.method in self.idempotent_methods and hasattr(self, request.method.lower()):
+            # Last, after authorisation and rate limits: a refused request never claims (or learns about) a key.
+            self._idempotency_claim = idempotency.begin(request=request, tenant=tenant, method=request.method,
+                                                        path=request.path)
 
     def check_capability(self, request) -> None:
         method = request.method.lower()
@@ -59,6 +67,8 @@ class TenantAPIView(APIView):
                              detail=f"Your role ({role}) is not allowed to {capability or 'do this'}.")
 
     def handle_exception(self, exc):
+        if isinstance(exc, idempotency.IdempotentReplay):
+            return exc.response  # the stored answer of the first request with this Idempotency-Key
         # Every refused request is on the audit record (outcome 4), in the caller's hospital's chain.
         from api.auditing import record_refusal
 
@@ -67,7 +77,11 @@ class TenantAPIView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         try:
-            return super().finalize_response(request, response, *args, **kwargs)
+            response = super().finalize_response(request, response, *args, **kwargs)
+            if self._idempotency_claim is not None:
+                claim, self._idempotency_claim = self._idempotency_claim, None
+                idempotency.finish(claim=claim, response=response)  # in the tenant's context, still set here
+            return response
         finally:
             if self._tenant_token is not None:
                 _current_tenant.reset(self._tenant_token)

@@ -326,7 +326,8 @@ def test_offboarding_purges_the_hospitals_rows_and_objects_and_leaves_the_other_
                                    "registry.TenantModelPin": 0, "inference.Assessment": 1,
                                    "studies.SeriesMember": 0, "studies.Series": 0,
                                    "studies.ImageInstance": 1, "studies.Study": 1,
-                                   "tenants.ApiKey": 1, "tenants.Membership": 1}
+                                   "tenants.ApiKey": 1, "tenants.Membership": 1,
+                                   "api.IdempotencyRecord": 0}
     assert _row_counts(hospital_a.tenant) == dict.fromkeys(b_rows, 0)
     assert _object_keys(s3_server, hospital_a.tenant) == []
 
