@@ -103,7 +103,7 @@ class PlatformAutoSchema(AutoSchema):
         if self._is_idempotent():
             parameters.append(OpenApiParameter(
                 name="Idempotency-Key", location=OpenApiParameter.HEADER, required=False,
-                type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
                 description="Makes the POST safe to retry: a retry with the same key and the same request "
                             "answers the first request's response again (with `Idempotent-Replayed: true`) and "
                             "changes nothing. A UUID per logical request is a good key. Kept for 24 hours. "

@@ -20,5 +20,6 @@ urlpatterns = [
     # The contract (issue 9): the OpenAPI document, its reference page and the page's own files.
     path("v1/schema", docs_views.SchemaView.as_view(), name="schema"),
     path("v1/docs", docs_views.DocsView.as_view(), name="docs"),
-    path("v1/docs/assets/<path:name>", docs_views.docs_asset, name="docs-asset"),
+    *[path(f"v1/docs/assets/{filename}", docs_views.docs_asset, {"name": filename},
+           name=docs_views.asset_route_name(filename)) for filename in docs_views.DOCS_ASSETS],
 ]

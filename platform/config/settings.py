@@ -321,8 +321,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["api.openapi.add_info"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SORT_OPERATIONS": False,
-    "SWAGGER_UI_DIST": "/api/v1/docs/assets/swagger-ui-dist",
-    "SWAGGER_UI_FAVICON_HREF": "/api/v1/docs/assets/swagger-ui-dist/favicon-32x32.png",
+    "SWAGGER_UI_DIST": "/api/v1/docs/assets",
+    "SWAGGER_UI_FAVICON_HREF": "/api/v1/docs/assets/favicon-32x32.png",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "displayOperationId": False},
 }
 # Idempotency-Key (api/idempotency.py): how long a key's stored answer is replayed, how long a retry waits for
