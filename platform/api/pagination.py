@@ -105,7 +105,7 @@ def paginate(request, queryset: QuerySet, *, ordering: tuple[str, ...], default_
         backwards = direction == "p"
         # Going back: the rows before the position, read in reverse order, then put back in list order.
         queryset = queryset.filter(_after(fields, descending != backwards, position))
-    order = [("" if descending != backwards else "-") + name for name in fields]
+    order = [("-" if descending != backwards else "") + name for name in fields]
     rows = list(queryset.order_by(*order)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
