@@ -32,6 +32,8 @@ MAX_EXPORT = 10_000
 
 
 def parse_when(raw: str | None, name: str) -> datetime | None:
+    """An ISO-8601 date (midnight UTC) or date-time with a time zone, in UTC; None when absent. ApiProblem 400
+    `invalid_time_range` otherwise (also for offsets or years PostgreSQL cannot store)."""
     if not raw:
         return None
     try:
@@ -42,9 +44,11 @@ def parse_when(raw: str | None, name: str) -> datetime | None:
         return datetime.combine(day, dt_time.min, tzinfo=dt_timezone.utc)
     try:
         value = parse_datetime(raw)
-    except ValueError:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (up to ±23:59).
+        value = value.astimezone(dt_timezone.utc) if value is not None and value.tzinfo is not None else None
+    except (ValueError, OverflowError):
         value = None
-    if value is None or value.tzinfo is None:
+    if value is None:
         raise ApiProblem(status=400, code="invalid_time_range",
                          detail=f"{name} must be an ISO-8601 date, or date-time with a time zone.")
     return value
@@ -68,7 +72,7 @@ def export_filters(params) -> dict:
     return filters
 
 
-class _FormatIsOurs(DefaultContentNegotiation):
+class FormatIsOurs(DefaultContentNegotiation):
     """`format=` selects the export format here, not a DRF renderer (DRF would answer 404 for csv/fhir)."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
@@ -77,7 +81,7 @@ class _FormatIsOurs(DefaultContentNegotiation):
 
 class AuditEventExportView(TenantAPIView):
     required_capabilities = {"GET": Capability.READ_AUDIT}
-    content_negotiation_class = _FormatIsOurs
+    content_negotiation_class = FormatIsOurs
 
     @extend_schema(
         operation_id="audit_events_list", tags=["audit"], summary="Export the hospital's audit trail",

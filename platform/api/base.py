@@ -31,6 +31,9 @@ class TenantAPIView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and permissions
+        if any("\x00" in value for values in request.query_params.lists() for value in values[1]):
+            # No text column can hold NUL (PostgreSQL refuses it): a 400 here, not a 500 at the first query.
+            raise ApiProblem(status=400, code="malformed_request", detail="Query parameters cannot contain NUL.")
         user = request.user
         if isinstance(user, ApiKeyPrincipal):
             tenant = user.tenant

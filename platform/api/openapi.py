@@ -24,13 +24,14 @@ API_PREFIX = "/api/v1/"
 
 # What any operation of the API may answer, whatever it does.
 COMMON_PROBLEMS: dict[int, tuple[str, ...]] = {
+    400: ("malformed_request",),
     401: ("not_authenticated", "authentication_failed", "invalid_api_key", "api_key_revoked", "api_key_expired"),
     403: ("insufficient_scope", "insufficient_role", "tenant_suspended", "no_membership", "permission_denied"),
     429: ("rate_limited",),
 }
 # What any POST may answer besides: its body unreadable, and the Idempotency-Key outcomes (api/idempotency.py).
 POST_PROBLEMS: dict[int, tuple[str, ...]] = {
-    400: ("malformed_request", "idempotency_key_invalid"),
+    400: ("idempotency_key_invalid",),
     409: ("idempotency_in_progress",),
     415: ("unsupported_media_type",),
     422: ("idempotency_key_reused",),

@@ -9,6 +9,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from api import schemas
+from api.audit_views import FormatIsOurs
 from api.base import TenantAPIView
 from api.openapi import Problems, page_parameters
 from api.pagination import paginate
@@ -107,20 +108,25 @@ class InvoiceDetailView(TenantAPIView):
 
     required_capabilities = {"GET": Capability.READ_USAGE}
     renderer_classes = [JSONRenderer, CSVRenderer]
+    # `format=` is read by the view (json or csv, else 400 invalid_format), not by DRF's negotiation (404).
+    content_negotiation_class = FormatIsOurs
 
     @extend_schema(
         operation_id="billing_invoices_retrieve", tags=["billing"], summary="Read one invoice (JSON or CSV)",
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"], required=False)],
         responses={(200, "application/json"): schemas.InvoiceSerializer,
                    (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One row per line."),
-                   404: Problems("invoice_not_found")},
+                   400: Problems("invalid_format"), 404: Problems("invoice_not_found")},
     )
     def get(self, request, invoice_id):
+        fmt = request.query_params.get("format") or "json"
+        if fmt not in {"json", "csv"}:
+            raise ApiProblem(status=400, code="invalid_format", detail="format must be json or csv.")
         invoice = selectors.invoice_for_tenant(tenant=self.tenant, invoice_id=invoice_id)
         if invoice is None:
             raise ApiProblem(status=404, code="invoice_not_found",
                              detail="No invoice with this id exists for your hospital.")
-        if request.query_params.get("format") == "csv":
+        if fmt == "csv":
             response = HttpResponse(invoice_as_csv(invoice), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = (f'attachment; filename="{invoice.display_number}-'
                                                f'{invoice.period:%Y-%m}.csv"')
