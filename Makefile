@@ -40,3 +40,9 @@ status:
 helm-check: bootstrap
 	$(PYTHON) -c "import helm_python, kubernetes_validate" || { echo "helm-check: install the dev extras (helm-python-sdk, kubernetes-validate)"; exit 1; }
 	$(PYTHON) -m pytest tests/helm -q -p no:cacheprovider
+
+# Refresh the committed OpenAPI document (docs/openapi.yaml) after an intended API change; tests/api/
+# test_openapi_schema.py fails until it matches the code again.
+.PHONY: openapi
+openapi:
+	$(PYTHON) platform/manage.py spectacular --file docs/openapi.yaml --validate
