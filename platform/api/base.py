@@ -71,12 +71,21 @@ class TenantAPIView(APIView):
 
     def handle_exception(self, exc):
         if isinstance(exc, idempotency.IdempotentReplay):
-            return exc.response  # the stored answer of the first request with this Idempotency-Key
+            # The stored answer of the first request with this Idempotency-Key; shown again, so audited again.
+            try:
+                self.audit_replay(self.request, exc.response)
+            except ApiProblem as problem:
+                return super().handle_exception(problem)
+            return exc.response
         # Every refused request is on the audit record (outcome 4), in the caller's hospital's chain.
         from api.auditing import record_refusal
 
         record_refusal(self, self.request, exc)
         return super().handle_exception(exc)
+
+    def audit_replay(self, request, response) -> None:
+        """Record the audit event of an Idempotency-Key replay: views whose POST answers patient data override
+        this (raise ApiProblem 503 `audit_unavailable` when it cannot be written). Default: nothing to record."""
 
     def finalize_response(self, request, response, *args, **kwargs):
         try:

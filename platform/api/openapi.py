@@ -6,7 +6,7 @@ PlatformAutoSchema adds what every API operation can answer (401, 403, 429) and 
 (Idempotency-Key problems, unparseable bodies), and turns each status into a problem schema whose `code` is
 the enum of exactly those codes. Refresh the committed snapshot after changing any of it:
 
-    .venv/bin/python platform/manage.py spectacular --file docs/openapi.yaml --validate
+    make openapi   # .venv/bin/python platform/manage.py spectacular --file docs/openapi.yaml --validate
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """HIS API: submit an image for assessment, then poll for the result."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -207,6 +208,19 @@ class AssessmentCollectionView(TenantAPIView):
         body["duplicate"] = not submission.created
         status = 202 if submission.created else 200
         return Response(body, status=status, headers={"Location": assessment_location(submission.assessment)})
+
+    def audit_replay(self, request, response) -> None:
+        """A replayed submission shows the assessment again: one `assessment.upload` event, as a duplicate."""
+        if not 200 <= response.status_code < 300:
+            return
+        try:
+            assessment_id = json.loads(response.content)["id"]
+        except (ValueError, KeyError, TypeError):
+            return
+        assessment = selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
+        if assessment is not None:
+            audit_or_fail(request, event="assessment.upload", tenant=self.tenant, assessment=assessment,
+                          details={"duplicate": True, "replayed": True, "model": assessment.model_name})
 
     @extend_schema(
         operation_id="assessments_list", tags=["assessments"], summary="List the hospital's assessments",

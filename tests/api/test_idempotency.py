@@ -73,8 +73,10 @@ def test_a_retry_with_the_same_key_replays_the_first_answer_and_creates_nothing(
     assert retry["Content-Type"] == first["Content-Type"]
     assert retry.json() == first.json()
     assert _count(Assessment, hospital_a.tenant) == 1
-    # The view did not run again: one upload event, not a second one (nor a duplicate's).
-    assert [e.event for e in all_events(after_id=mark) if e.event == "assessment.upload"] == ["assessment.upload"]
+    # The view did not run again, but the answer (patient inputs) was shown again: audited as a replay.
+    uploads = [e for e in all_events(after_id=mark) if e.event == "assessment.upload"]
+    assert [e.details.get("replayed", False) for e in uploads] == [False, True]
+    assert {e.assessment_id for e in uploads} == {first.json()["id"]}
 
 
 def test_the_same_key_with_a_different_request_is_422_and_changes_nothing(his_a, hospital_a):

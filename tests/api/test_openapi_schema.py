@@ -3,7 +3,7 @@ readable on a reference page that loads nothing from outside the platform.
 
 When the snapshot test fails because the API changed on purpose, refresh the snapshot and commit it:
 
-    .venv/bin/python platform/manage.py spectacular --file docs/openapi.yaml --validate
+    make openapi   # .venv/bin/python platform/manage.py spectacular --file docs/openapi.yaml --validate
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 SNAPSHOT = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
-REFRESH = ".venv/bin/python platform/manage.py spectacular --file docs/openapi.yaml --validate"
+REFRESH = "make openapi"  # i.e. .venv/bin/python platform/manage.py spectacular --file docs/openapi.yaml --validate
 
 
 def _generated_yaml() -> str:
