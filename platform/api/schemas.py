@@ -202,7 +202,7 @@ class InvoiceSerializer(serializers.Serializer):
     period = serializers.CharField(help_text="YYYY-MM")
     plan = serializers.CharField()
     currency = serializers.CharField()
-    included_quota = serializers.IntegerField(allow_null=True)
+    included_quota = serializers.IntegerField(min_value=0)
     assessments = serializers.IntegerField()
     lines = InvoiceLineSerializer(many=True)
     total = serializers.CharField()

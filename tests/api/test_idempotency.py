@@ -214,8 +214,9 @@ def test_records_expire_after_a_day_and_the_hourly_task_deletes_only_expired_one
 
 
 def test_concurrent_retries_with_one_key_create_exactly_one_assessment_and_all_get_its_id(
-        transactional_db, his_a, hospital_a):
-    """Eight HIS retries at once, each on its own thread and PostgreSQL connection."""
+        transactional_db, celery_worker, his_a, hospital_a):
+    """Eight HIS retries at once, each on its own thread and PostgreSQL connection; a real worker then runs the
+    one assessment, which is billed once."""
     from django.db import connection
     from rest_framework.test import APIClient
 
@@ -247,4 +248,8 @@ def test_concurrent_retries_with_one_key_create_exactly_one_assessment_and_all_g
     assert len({body["id"] for _, body, _ in answers}) == 1
     assert sorted(replayed or "" for _, _, replayed in answers) == [""] + ["true"] * (threads - 1)
     assert _count(Assessment, hospital_a.tenant) == 1
-    assert _count(UsageRecord, hospital_a.tenant) <= 1
+    from tests.conftest import wait_for_status
+
+    finished = wait_for_status(his_a, answers[0][1]["links"]["self"], {"succeeded", "failed"})
+    assert finished["status"] == "succeeded", finished
+    assert _count(UsageRecord, hospital_a.tenant) == 1
