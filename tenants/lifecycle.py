@@ -81,6 +81,8 @@ PURGED_ON_OFFBOARD: tuple[str, ...] = (
     "webhooks.CriticalFindingEmail",
     "tenants.ApiKey",
     "tenants.Membership",
+    # Stored answers of Idempotency-Key POSTs (issue 9): copies of assessment bodies, gone with the hospital.
+    "api.IdempotencyRecord",
 )
 
 # Tables kept when a hospital is offboarded, because billing and audit must retain them after its data is gone:

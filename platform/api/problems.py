@@ -96,8 +96,16 @@ def problem_exception_handler(exc, context):
         return problem_response(status=exc.status_code, code=exc.problem_code, detail=exc.problem_detail,
                                 instance=instance, headers=exc.headers, extra=exc.extra)
     # Imported here: rest_framework.views imports the authentication classes, which import this module.
+    from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+    from django.http import Http404
     from rest_framework.views import exception_handler as drf_default_handler
 
+    # Django's own (raised by DRF's content negotiation, get_object_or_404, ...): as DRF's default handler maps
+    # them, converted first so the code and detail below read a DRF exception.
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
     response = drf_default_handler(exc, context)
     if response is None:
         # Not an API exception: a bug. Logged with its stack (no request body), answered as a 500 problem.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api import audit_views, keys, views
+from api import audit_views, docs_views, keys, views
 from billing import api as billing_api
 
 app_name = "api"
@@ -17,4 +17,9 @@ urlpatterns = [
     path("v1/billing/invoices", billing_api.InvoiceCollectionView.as_view(), name="billing-invoice-collection"),
     path("v1/billing/invoices/<str:invoice_id>", billing_api.InvoiceDetailView.as_view(),
          name="billing-invoice-detail"),
+    # The contract (issue 9): the OpenAPI document, its reference page and the page's own files.
+    path("v1/schema", docs_views.SchemaView.as_view(), name="schema"),
+    path("v1/docs", docs_views.DocsView.as_view(), name="docs"),
+    *[path(f"v1/docs/assets/{filename}", docs_views.docs_asset, {"name": filename},
+           name=docs_views.asset_route_name(filename)) for filename in docs_views.DOCS_ASSETS],
 ]

@@ -382,3 +382,40 @@ HL7_MLLP_TIMEOUT_S = env_float("HL7_MLLP_TIMEOUT_S", 10.0)
 HL7_MAX_RETRIES = env_int("HL7_MAX_RETRIES", 6)
 HL7_RETRY_BASE_S = env_float("HL7_RETRY_BASE_S", 10.0)
 HL7_RETRY_MAX_S = env_float("HL7_RETRY_MAX_S", 600.0)
+
+# ---------------------------------------------------------------------------
+# API contract (issue 9): the OpenAPI document, its reference page, and Idempotency-Key on POST
+# ---------------------------------------------------------------------------
+# drf-spectacular generates the OpenAPI 3 document from the views (api/openapi.py holds the shared pieces); the
+# sidecar package carries the Swagger UI files, served by the app itself (api/docs_views.py), never a CDN.
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "api.openapi.PlatformAutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Medical-imaging AI platform: HIS API",
+    "DESCRIPTION": "Submit images for assessment, poll results, manage API keys, read usage, invoices and the "
+                   "audit trail. Errors are RFC 9457 problem documents with a stable `code`. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The document and the reference page are public: they describe the contract, not any hospital's data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "PREPROCESSING_HOOKS": ["api.openapi.only_api_v1"],
+    # Enums stay inline (no postprocess_schema_enums): each problem's `code` enum is that operation's own list.
+    "POSTPROCESSING_HOOKS": ["api.openapi.add_info"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SORT_OPERATIONS": False,
+    "SWAGGER_UI_DIST": "/api/v1/docs/assets",
+    "SWAGGER_UI_FAVICON_HREF": "/api/v1/docs/assets/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "displayOperationId": False},
+}
+# Idempotency-Key (api/idempotency.py): how long a key's stored answer is replayed, how long a retry waits for
+# the first request with the same key to finish before answering 409 `idempotency_in_progress`, and after how
+# long an unanswered claim counts as abandoned (its request died) and may be taken over. The last must exceed
+# the longest request the web server lets run.
+IDEMPOTENCY_TTL_S = env_int("IDEMPOTENCY_TTL_S", 24 * 3600)
+IDEMPOTENCY_WAIT_S = env_float("IDEMPOTENCY_WAIT_S", 10.0)
+IDEMPOTENCY_ABANDONED_AFTER_S = env_int("IDEMPOTENCY_ABANDONED_AFTER_S", 300)
+CELERY_BEAT_SCHEDULE["api-idempotency-expire"] = {
+    "task": "api.tasks.idempotency_records_expire",
+    "schedule": 3600.0,
+}

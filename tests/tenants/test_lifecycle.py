@@ -350,7 +350,8 @@ def test_offboarding_purges_the_hospitals_rows_and_objects_and_leaves_the_other_
                                    "webhooks.WebhookAttempt": 0, "webhooks.WebhookDelivery": 0,
                                    "webhooks.WebhookEndpoint": 0, "webhooks.NotificationSettings": 0,
                                    "webhooks.CriticalFindingEmail": 0,
-                                   "tenants.ApiKey": 1, "tenants.Membership": 1}
+                                   "tenants.ApiKey": 1, "tenants.Membership": 1,
+                                   "api.IdempotencyRecord": 0}
     assert _row_counts(hospital_a.tenant) == dict.fromkeys(b_rows, 0)
     assert _object_keys(s3_server, hospital_a.tenant) == []
 
