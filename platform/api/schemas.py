@@ -45,12 +45,38 @@ class AssessmentLinksSerializer(serializers.Serializer):
     portal = serializers.CharField(help_text="This assessment in the radiologists' portal.")
 
 
+class AssessmentSeriesSerializer(serializers.Serializer):
+    series_instance_uid = serializers.CharField()
+    instance_count = serializers.IntegerField(min_value=1)
+    modality = serializers.CharField()
+
+
+class CriticalFindingSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="e.g. nodule_8mm_or_more, lv_ef_below_35 (docs/catalogue.md).")
+    message = serializers.CharField()
+
+
+class StageVersionSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The OVMS model of this stage.")
+    version = serializers.IntegerField(min_value=1)
+    precision = serializers.CharField()
+    demo = serializers.BooleanField()
+    reason = serializers.CharField(required=False, help_text="Why this version answers (active, canary, pinned...).")
+
+
 class AssessmentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Assessment.Status.choices)
     model = AssessmentModelSerializer()
     notice = serializers.CharField(allow_null=True, help_text="\"demo, not for diagnostic use\" for demo models.")
     study = AssessmentStudySerializer()
+    series = AssessmentSeriesSerializer(allow_null=True, help_text="The series assessed (series assessments).")
+    priority = serializers.ChoiceField(choices=Assessment.Priority.choices,
+                                       help_text="routine or urgent as submitted; critical once a critical finding "
+                                                 "was found.")
+    is_critical = serializers.BooleanField()
+    critical_findings = CriticalFindingSerializer(many=True)
+    stages = StageVersionSerializer(many=True, help_text="Every model that runs, in order, with its version.")
     patient_sex = serializers.ChoiceField(choices=["M", "F"], allow_null=True)
     chronological_age_months = serializers.FloatField(allow_null=True)
     attempts = serializers.IntegerField(min_value=0)
@@ -71,7 +97,12 @@ class AssessmentSubmittedSerializer(AssessmentSerializer):
 
 
 class AssessmentSubmitSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="The image: DICOM, PNG or JPEG.")
+    file = serializers.ListField(child=serializers.FileField(), min_length=1,
+                                 help_text="The image (DICOM, PNG or JPEG); for a series assessment every DICOM "
+                                           "file of the series (repeat the field) or one zip of them.")
+    priority = serializers.ChoiceField(choices=["routine", "urgent"], required=False, default="routine",
+                                       help_text="urgent work runs on its own queue that routine work cannot "
+                                                 "block.")
     model = serializers.CharField(help_text="The assessment model, e.g. bone_age.")
     patient_sex = serializers.ChoiceField(choices=["M", "F"], required=False,
                                           help_text="Overrides the DICOM header; needed by bone_age if the file "
