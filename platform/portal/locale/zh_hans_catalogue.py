@@ -90,6 +90,9 @@ ZH = {
     "Several files or a zip can only be sent as one series once series submission is enabled; send single images for now.": "启用序列提交后才能将多个文件或 zip 作为一个序列发送；目前请发送单幅图像。",
     "These files belong to more than one series.": "这些文件属于多个序列。",
     "A slice is missing from this series.": "此序列缺少层面。",
+    "This assessment takes one image; send exactly one file.": "此评估只需一幅图像，请只发送一个文件。",
+    "This assessment needs a whole series: send every file of the series, or one zip.":
+        "此评估需要完整序列：请发送该序列的全部文件，或一个 zip 压缩包。",
     "Two slices of this series are at the same position.": "此序列有两个层面位置相同。",
     "The slices of this series are not oriented alike.": "此序列各层面方向不一致。",
     "The slices of this series differ in size or spacing.": "此序列各层面尺寸或间距不一致。",
