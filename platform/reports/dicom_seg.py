@@ -106,7 +106,9 @@ def segmentation_build(*, masks: Mapping[str, np.ndarray], source_datasets: Sequ
     Only source instances where some mask is non-empty become frames. Raises NoSegmentation when nothing is
     segmented, ValueError when a mask does not have one plane per source instance.
     """
-    sources = list(source_datasets)
+    from reports.dicom_sr import with_type2_attributes
+
+    sources = [with_type2_attributes(ds) for ds in source_datasets]
     labels = [label for label, array in masks.items() if np.asarray(array).any()]
     if not labels or not sources:
         raise NoSegmentation("no segment has any pixel")

@@ -109,6 +109,21 @@ def _group_content(group: Group, result: dict, sources: Sequence[Dataset], algor
     return MeasurementsAndQualitativeEvaluations(source_images=group_sources, **common)
 
 
+# Type 2 attributes of the Patient and General Study modules (PS3.3 C.7.1.1, C.7.2.1) that highdicom copies from
+# the evidence: required to be present, allowed empty. Real and synthetic files often omit them altogether.
+_TYPE2_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                 "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def with_type2_attributes(dataset):
+    """`dataset` (a header read for the report, changed in place) with every type 2 attribute the SR/SEG copies
+    present, empty when the source omitted it, so such a source still gets its report; nothing is invented."""
+    for keyword in _TYPE2_COPIED:
+        if keyword not in dataset:
+            setattr(dataset, keyword, "")
+    return dataset
+
+
 def measurement_report_build(*, result: dict, source_datasets: Sequence[Dataset],
                              series_instance_uid: str | None = None, sop_instance_uid: str | None = None) -> Dataset:
     """A TID 1500 Comprehensive 3D SR of `result` (a report_result-completed result) over `source_datasets`
@@ -117,7 +132,7 @@ def measurement_report_build(*, result: dict, source_datasets: Sequence[Dataset]
     Returns the SR dataset (pydicom Dataset; `save_as` to write Part 10). Raises NoDicomSource when there is no
     source dataset.
     """
-    sources = [ds for ds in source_datasets if getattr(ds, "SOPInstanceUID", None)]
+    sources = [with_type2_attributes(ds) for ds in source_datasets if getattr(ds, "SOPInstanceUID", None)]
     if not sources:
         raise NoDicomSource("an SR references DICOM instances; this assessment has none")
     algorithm = _algorithm(result)

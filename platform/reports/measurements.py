@@ -122,30 +122,40 @@ def _lung_nodule(result: dict, critical_mm: float = 8.0) -> list[Group]:
 
 
 def _cardiac(result: dict) -> list[Group]:
+    """LV, RV and phase groups. A value the measurement could not give (an EF with an empty ventricle is None) is
+    left out of the report rather than invented."""
+    def measure(key, code, unit, site=None):
+        value = result.get(key)
+        return Measure(key, code, float(value), unit, site) if value is not None else None
+
+    groups = []
     lv = Group("left-ventricle", "Left ventricle", codes.LV_EF_MR, finding_site=codes.LEFT_VENTRICLE)
-    lv.primary = Measure("lv_ef_percent", codes.LV_EF_MR, float(result["lv_ef_percent"]), codes.PERCENT,
-                         codes.LEFT_VENTRICLE)
-    lv.measures += [
+    lv.primary = measure("lv_ef_percent", codes.LV_EF_MR, codes.PERCENT, codes.LEFT_VENTRICLE)
+    lv.measures += [m for m in (
         lv.primary,
-        Measure("lv_edv_ml", codes.LV_EDV, float(result["lv_edv_ml"]), codes.ML, codes.LEFT_VENTRICLE),
-        Measure("lv_esv_ml", codes.LV_ESV, float(result["lv_esv_ml"]), codes.ML, codes.LEFT_VENTRICLE),
-        Measure("lv_sv_ml", codes.LV_STROKE_VOLUME, float(result["lv_sv_ml"]), codes.ML, codes.LEFT_VENTRICLE),
-        Measure("lv_myocardial_mass_g", codes.LV_MASS, float(result["lv_myocardial_mass_g"]), codes.GRAM,
-                codes.LEFT_VENTRICLE_MYOCARDIUM),
-    ]
-    lv.critical = float(result["lv_ef_percent"]) < 35.0
+        measure("lv_edv_ml", codes.LV_EDV, codes.ML, codes.LEFT_VENTRICLE),
+        measure("lv_esv_ml", codes.LV_ESV, codes.ML, codes.LEFT_VENTRICLE),
+        measure("lv_sv_ml", codes.LV_STROKE_VOLUME, codes.ML, codes.LEFT_VENTRICLE),
+        measure("lv_myocardial_mass_g", codes.LV_MASS, codes.GRAM, codes.LEFT_VENTRICLE_MYOCARDIUM),
+    ) if m is not None]
+    lv.critical = lv.primary is not None and float(result["lv_ef_percent"]) < 35.0
+    if lv.measures:
+        groups.append(lv)
     rv = Group("right-ventricle", "Right ventricle", codes.RV_EF_MR, finding_site=codes.RIGHT_VENTRICLE)
-    rv.primary = Measure("rv_ef_percent", codes.RV_EF_MR, float(result["rv_ef_percent"]), codes.PERCENT,
-                         codes.RIGHT_VENTRICLE)
-    rv.measures += [
+    rv.primary = measure("rv_ef_percent", codes.RV_EF_MR, codes.PERCENT, codes.RIGHT_VENTRICLE)
+    rv.measures += [m for m in (
         rv.primary,
-        Measure("rv_edv_ml", codes.RV_EDV, float(result["rv_edv_ml"]), codes.ML, codes.RIGHT_VENTRICLE),
-        Measure("rv_esv_ml", codes.RV_ESV, float(result["rv_esv_ml"]), codes.ML, codes.RIGHT_VENTRICLE),
-    ]
+        measure("rv_edv_ml", codes.RV_EDV, codes.ML, codes.RIGHT_VENTRICLE),
+        measure("rv_esv_ml", codes.RV_ESV, codes.ML, codes.RIGHT_VENTRICLE),
+    ) if m is not None]
+    if rv.measures:
+        groups.append(rv)
     phases = Group("cardiac-phases", "Cardiac phases", codes.CARDIAC_PHASE_ED, finding_site=codes.HEART)
-    phases.measures += [Measure("ed_phase", codes.CARDIAC_PHASE_ED, float(result["ed_phase"]), codes.NO_UNIT),
-                        Measure("es_phase", codes.CARDIAC_PHASE_ES, float(result["es_phase"]), codes.NO_UNIT)]
-    return [lv, rv, phases]
+    phases.measures += [m for m in (measure("ed_phase", codes.CARDIAC_PHASE_ED, codes.NO_UNIT),
+                                    measure("es_phase", codes.CARDIAC_PHASE_ES, codes.NO_UNIT)) if m is not None]
+    if phases.measures:
+        groups.append(phases)
+    return groups
 
 
 def _mammography(result: dict) -> list[Group]:

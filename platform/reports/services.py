@@ -173,6 +173,11 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
                                     sop_instance_uid=str(sr.SOPInstanceUID))
         except NoDicomSource:
             pass
+        except (ValueError, AttributeError, TypeError) as exc:
+            # A source header the DICOM object cannot be built from (e.g. no Frame of Reference UID): the other
+            # formats are still built; asking for this one answers 422 with the reason (no patient data in it).
+            _UNBUILDABLE[(locked.pk, SR_NAME)] = _reason(exc)
+            logger.warning("assessment %s: SR not built (%s)", locked.pk, type(exc).__name__)
     if SEG_NAME in wanted and masks and datasets:
         try:
             seg = segmentation_build(masks=masks, source_datasets=datasets, result=result)
@@ -180,6 +185,9 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
                                      sop_instance_uid=str(seg.SOPInstanceUID))
         except NoSegmentation:
             pass
+        except (ValueError, AttributeError, TypeError) as exc:
+            _UNBUILDABLE[(locked.pk, SEG_NAME)] = _reason(exc)
+            logger.warning("assessment %s: SEG not built (%s)", locked.pk, type(exc).__name__)
     if HTML_NAME in wanted or PDF_NAME in wanted:
         html = report_html(result=result, assessment=locked, images=images, masks=masks)
         if HTML_NAME in wanted:
@@ -187,6 +195,24 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
         if PDF_NAME in wanted:
             built[PDF_NAME] = _store(assessment=locked, name=PDF_NAME, data=report_pdf(html))
     return built
+
+
+class ArtifactUnbuildable(Exception):
+    """The source instances lack what this DICOM object needs; `reason` says what, without patient data."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# (assessment id, artifact name) -> why it could not be built, for the answer of the request that asked for it.
+_UNBUILDABLE: dict = {}
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).split("\n")[0][:200]
+    # highdicom's messages name attributes and IODs, never values; keep them, drop anything that looks like one.
+    return text if "=" not in text else type(exc).__name__
 
 
 def report_artifact_bytes(*, assessment: Assessment, name: str) -> tuple[AssessmentArtifact, bytes] | None:
@@ -197,6 +223,9 @@ def report_artifact_bytes(*, assessment: Assessment, name: str) -> tuple[Assessm
     artifact = selectors.artifact_named(assessment=assessment, name=name)
     if artifact is None:
         artifact = report_artifacts_build(assessment=assessment).get(name)
+        reason = _UNBUILDABLE.pop((assessment.pk, name), None)
+        if artifact is None and reason:
+            raise ArtifactUnbuildable(reason)
     if artifact is None:
         return None
     return artifact, storage.get_image(key=artifact.storage_key, expected_sha256=artifact.sha256)

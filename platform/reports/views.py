@@ -70,6 +70,10 @@ class _ReportDownloadView(TenantAPIView):
             found = services.report_artifact_bytes(assessment=assessment, name=self.artifact_name)
         except services.ResultNotReady:
             raise _not_ready(assessment) from None
+        except services.ArtifactUnbuildable as exc:
+            raise ApiProblem(status=422, code="dicom_source_incomplete",
+                             detail=f"This DICOM object cannot be built from the source images: {exc.reason}") \
+                from None
         except storage.StorageUnavailable:
             raise _storage_problem() from None
         except (storage.StoredObjectMissing, storage.StoredObjectCorrupt):

@@ -103,6 +103,9 @@ def write_dicom(
     ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
     for keyword, value in tags.items():
         setattr(ds, keyword, value)
+    if "ImagePositionPatient" in tags and "FrameOfReferenceUID" not in tags:
+        # CT and MR images carry the Frame of Reference module (type 1); one frame per series here.
+        ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[series_uid, "frame-of-reference"])
     ds.PixelData = stored.tobytes()
     if transfer_syntax != ExplicitVRLittleEndian:
         ds.compress(transfer_syntax)

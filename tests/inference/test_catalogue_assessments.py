@@ -86,6 +86,21 @@ def test_a_cine_short_axis_series_gets_volumes_and_an_ejection_fraction(his_a, c
     ef = result["lv_ef_percent"]
     assert done["is_critical"] is (ef is not None and ef < 35)
 
+    # The masks leave as a DICOM Segmentation over the end-diastolic frames of the source series, and in the report.
+    import io
+
+    import pydicom
+
+    seg = his_a.get(f"/api/v1/assessments/{done['id']}/dicom/seg")
+    assert seg.status_code == 200, seg.content[:300]
+    dataset = pydicom.dcmread(io.BytesIO(b"".join(seg.streaming_content) if seg.streaming else seg.content))
+    assert dataset.Modality == "SEG"
+    referenced = {item.SeriesInstanceUID for item in dataset.ReferencedSeriesSequence}
+    assert referenced == {done["series"]["series_instance_uid"]}
+    assert len(dataset.SegmentSequence) >= 1
+    pdf = his_a.get(f"/api/v1/assessments/{done['id']}/report.pdf")
+    assert pdf.status_code == 200
+
 
 def test_a_mammogram_gets_lesion_boxes_and_a_birads_style_category(his_a, celery_worker, s3_server):
     phantom = mammogram_phantom(rows=1024, columns=832, blobs=(BlobSpec((400.0, 300.0), 40.0),))

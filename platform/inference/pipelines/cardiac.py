@@ -51,8 +51,10 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     })
     return PipelineOutput(
         result=result,
-        arrays={"cardiac_masks.npz": {"labels": labels, "pixel_spacing_mm": np.asarray(pixel_spacing, np.float32),
-                                      "slice_spacing_mm": np.float32(geometry.slice_spacing_mm)}},
+        # One label plane per source instance in series order (slice-major, then phase), at the source's size: what
+        # reports.dicom_seg and the SEG's frame references expect.
+        arrays={"cardiac_masks.npz": {"labels": resize_labels(
+            labels.transpose(1, 0, 2, 3).reshape(slices * phases, GRID, GRID), rows, cols)}},
         key_position=key_position,
     )
 

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from inference.pipelines import (PipelineContext, PipelineInputError, PipelineOutput, ct_intensity,
-                                 infer_in_batches, resize_stack, sigmoid)
+                                 infer_in_batches, resize_labels, resize_stack, sigmoid)
 
 SEGMENTATION, CANDIDATES, FP_REDUCTION = "lung_segmentation", "nodule_candidates", "nodule_fp_reduction"
 STAGES = (SEGMENTATION, CANDIDATES, FP_REDUCTION)
@@ -76,8 +76,10 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     key = max(nodules, key=lambda n: n["diameter_mm"])["slice_index"] if nodules else len(series.instances) // 2
     boxes = [{"box": n["box_on_key_image"], "label": f"{n['diameter_mm']:.1f} mm", "score": n["probability"]}
              for n in nodules if n["slice_index"] == key]
+    mask = resize_labels(_renumbered(labels, nodules), rows, cols)
     for n in nodules:
         n.pop("box_on_key_image")
+        n.pop("grown_label")
     largest = max((n["diameter_mm"] for n in nodules), default=None)
     summary = (f"{len(nodules)} nodule{'s' if len(nodules) != 1 else ''} found; largest {largest:.1f} mm."
                if nodules else "No lung nodule found.")
@@ -89,10 +91,19 @@ def run(ctx: PipelineContext) -> PipelineOutput:
             "summary": summary,
             "overlays": [{"kind": "boxes", "position": key, "boxes": boxes}] if boxes else [],
         },
-        arrays={"nodules.npz": {"labels": labels, "spacing_mm": np.asarray(spacing, dtype=np.float32),
-                                "lung_probability": (lung_probability * 255).astype(np.uint8)}},
+        # One label plane per source instance, in series order and at the source's rows × columns (the DICOM SEG
+        # of reports.dicom_seg references the source frames one to one); value n is nodule n of the model's list.
+        arrays={"nodules.npz": {"labels": mask}},
         key_position=key,
     )
+
+
+def _renumbered(labels: np.ndarray, nodules: list[dict]) -> np.ndarray:
+    """Label n of the mask = nodule id n of the result (nodules are re-numbered largest first)."""
+    out = np.zeros_like(labels)
+    for nodule in nodules:
+        out[labels == nodule["grown_label"]] = nodule["id"]
+    return out
 
 
 def _candidates(heatmap: np.ndarray, lungs: np.ndarray) -> list[tuple[int, int, int]]:
@@ -163,6 +174,7 @@ def _nodule_rows(labels, kept, spacing, row_scale: float, col_scale: float, meas
             "slice_index": int(nodule.slice_index),
             "bbox_voxel": [int(v) for v in nodule.bbox_voxel],
             "box_on_key_image": [round(v, 1) for v in box],
+            "grown_label": number,
         })
     rows.sort(key=lambda row: -row["volume_mm3"])
     for number, row in enumerate(rows, start=1):
