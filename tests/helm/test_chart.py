@@ -830,6 +830,30 @@ def test_every_platform_setting_can_be_set_through_the_chart():
     assert sorted(read - passed - SETTINGS_NOT_SET_BY_THE_CHART) == []
 
 
+def test_every_rendered_setting_parses_with_the_platforms_own_parser(profile, manifests, monkeypatch):
+    """A value the chart renders (a float as `1e+06`, a boolean as `True`) must mean the same to config.env."""
+    from config import env as platform_env
+
+    source = (REPO / "platform" / "config" / "settings.py").read_text()
+    typed = dict((name, kind) for kind, name in
+                 re.findall(r'env_(int|float|bool)\(\s*"([A-Z0-9_]+)"', source))
+    assert {"WEBHOOK_RETRY_WINDOW_S", "EMAIL_PORT", "EMAIL_USE_TLS", "HL7_MLLP_TIMEOUT_S"} <= set(typed)
+    values = merged_values(profile)
+    for deployment in by_kind(manifests, "Deployment"):
+        if deployment["metadata"]["name"] == "mip-ovms":
+            continue
+        for name, entry in env_of(deployment["spec"]["template"]["spec"]["containers"][0]).items():
+            setting = name.removeprefix("MIP_")
+            if setting not in typed or "value" not in entry:
+                continue
+            monkeypatch.setenv(name, entry["value"])
+            parsed = getattr(platform_env, f"env_{typed[setting]}")(setting, None)
+            assert parsed is not None and type(parsed).__name__ == typed[setting], (name, entry["value"])
+    web = env_of(named(manifests, "Deployment", "mip-web")["spec"]["template"]["spec"]["containers"][0])
+    monkeypatch.setenv("MIP_EMAIL_USE_TLS", web["MIP_EMAIL_USE_TLS"]["value"])
+    assert platform_env.env_bool("EMAIL_USE_TLS", not values["email"]["useTls"]) is values["email"]["useTls"]
+
+
 def test_rendered_document_passes_the_platforms_own_validation(profile, manifests):
     """The hook hands models.json to `manage.py model_sync`; its validator must accept what the chart renders."""
     from registry.sync import _validate

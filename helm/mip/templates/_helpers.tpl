@@ -415,7 +415,7 @@ regular resource exists, gets the same settings. */}}
 - {name: MIP_WEBHOOK_QUEUE, value: {{ $w.queue | quote }}}
 - {name: MIP_WEBHOOK_CONNECT_TIMEOUT_S, value: {{ $w.connectTimeoutSeconds | quote }}}
 - {name: MIP_WEBHOOK_TIMEOUT_S, value: {{ $w.timeoutSeconds | quote }}}
-- {name: MIP_WEBHOOK_RETRY_WINDOW_S, value: {{ $w.retryWindowSeconds | quote }}}
+- {name: MIP_WEBHOOK_RETRY_WINDOW_S, value: {{ int64 $w.retryWindowSeconds | quote }}}
 - {name: MIP_WEBHOOK_RETRY_BASE_S, value: {{ $w.retryBaseSeconds | quote }}}
 - {name: MIP_WEBHOOK_RETRY_MAX_S, value: {{ $w.retryMaxSeconds | quote }}}
 - {name: MIP_WEBHOOK_SWEEP_INTERVAL_S, value: {{ $w.sweepIntervalSeconds | quote }}}
