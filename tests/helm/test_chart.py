@@ -253,6 +253,7 @@ def test_an_unpinned_model_server_tag_is_refused():
     ({"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "64m"}}},
      "proxy-body-size 64m is smaller than"),
     ({"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "lots"}}}, "not an nginx size"),
+    ({"web": {"gunicornWorkers": 5}}, "tmpVolumeSizeLimit=1Gi cannot hold web.gunicornWorkers=5 STOW-RS requests"),
     ({"workers": [{"name": "a", "queue": "inference", "concurrency": 1, "resources": {
         "requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": 1, "memory": "1Gi"}},
         "autoscaling": {"enabled": False, "minReplicas": 1, "maxReplicas": 1, "targetCPUUtilizationPercentage": 50},
@@ -728,6 +729,18 @@ def test_private_webhook_endpoints_open_the_policy_only_outside_production():
     assert env["MIP_WEBHOOK_ALLOW_PRIVATE_NETWORKS"]["value"] == "true"
     with pytest.raises(helm_python.HelmRenderError, match="production delivers webhooks over https"):
         chart_render.render({**values, "config": {"environment": "production"}})
+
+
+def test_webhooks_on_the_default_queue_open_egress_for_the_inference_workers_and_notes_say_so():
+    values = {**load_values("minimal"), "webhooks": {"queue": ""}}
+    rendered = chart_render.render(values)
+    docs = documents(rendered)
+    assert _policy_for(docs, "worker-webhooks")["spec"]["podSelector"]["matchLabels"]["mip.example.org/queue"] \
+        == "inference"
+    notes = next(text for path, text in rendered.items() if path.endswith("NOTES.txt"))
+    assert "webhooks.queue is empty" in notes
+    assert "webhooks.queue is empty" not in next(
+        text for path, text in rendered_profile("minimal")[0].items() if path.endswith("NOTES.txt"))
 
 
 def test_the_smtp_relay_is_reachable_and_its_password_comes_only_from_the_secret(profile, manifests):

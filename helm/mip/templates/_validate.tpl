@@ -146,6 +146,19 @@ so allowing them here would only open the network policy). */ -}}
 {{- $errors = append $errors "email.backend: the console backend writes e-mails (with links to patient results) to the logs; use the SMTP backend in production" -}}
 {{- end -}}
 
+{{- /* STOW-RS bodies spool to the web pod's /tmp: it must hold one per gunicorn worker, or the kubelet evicts the pod. */ -}}
+{{- $tmp := toString $v.tmpVolumeSizeLimit -}}
+{{- if regexMatch "^[0-9]+(Ki|Mi|Gi|Ti)?$" $tmp -}}
+{{- $tmpBytes := int64 (regexFind "^[0-9]+" $tmp) -}}
+{{- $tmpUnit := regexFind "(Ki|Mi|Gi|Ti)$" $tmp -}}
+{{- $factor := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- $tmpBytes = mul $tmpBytes (index $factor $tmpUnit) -}}
+{{- $needed := mul (int64 $v.web.gunicornWorkers) (int64 $v.config.dicomwebMaxRequestBytes) -}}
+{{- if lt $tmpBytes $needed -}}
+{{- $errors = append $errors (printf "tmpVolumeSizeLimit=%s cannot hold web.gunicornWorkers=%d STOW-RS requests of config.dicomwebMaxRequestBytes=%d (they spool to /tmp; the kubelet evicts a pod over its limit). Raise tmpVolumeSizeLimit to at least %dMi or lower the others" $tmp (int $v.web.gunicornWorkers) (int64 $v.config.dicomwebMaxRequestBytes) (div (add $needed 1048575) 1048576)) -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* The Ingress must let through the largest request the platform accepts. */ -}}
 {{- if $v.ingress.enabled -}}
 {{- $size := toString (index ($v.ingress.annotations | default dict) "nginx.ingress.kubernetes.io/proxy-body-size" | default "") -}}
