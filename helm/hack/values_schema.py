@@ -27,6 +27,7 @@ INT = {"type": "integer"}
 POS_INT = {"type": "integer", "minimum": 1}
 NONNEG_INT = {"type": "integer", "minimum": 0}
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+POS_NUMBER = {"type": "number", "exclusiveMinimum": 0}
 STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 QUANTITY = {"type": ["string", "integer", "number"]}
 VERSION = {"type": "integer", "minimum": 1}
@@ -119,6 +120,7 @@ SCHEMA = {
             "inferenceMaxRetries": NONNEG_INT,
             "inferenceRetryBaseSeconds": {"type": "number", "exclusiveMinimum": 0},
             "inferenceRetryMaxSeconds": {"type": "number", "exclusiveMinimum": 0},
+            "dicomwebMaxRequestBytes": POS_INT,
             "requeueStaleAfterSeconds": POS_INT, "taskSoftTimeLimitSeconds": POS_INT, "taskTimeLimitSeconds": POS_INT,
             "extraEnv": {"type": "array", "items": obj(
                 {"name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}, "value": STR},
@@ -129,7 +131,7 @@ SCHEMA = {
             "existingSecret": SECRET_NAME,
             "keys": obj({k: {"type": "string", "minLength": 1} for k in (
                 "secretKey", "fieldEncryptionKey", "fieldEncryptionKeyFallbacks", "auditSigningKey", "databaseUrl", "brokerUrl",
-                "redisUrl", "s3AccessKey", "s3SecretKey")}),
+                "redisUrl", "s3AccessKey", "s3SecretKey", "emailHostPassword")}),
         }),
         "externalDatabase": obj({"host": STR, "port": PORT, "networkPeers": PEERS}),
         "externalBroker": obj({"port": PORT, "networkPeers": PEERS}),
@@ -140,6 +142,29 @@ SCHEMA = {
             "region": {"type": "string", "minLength": 1},
             "bucket": {"type": "string", "minLength": 3}, "sse": {"enum": ["", "AES256", "aws:kms"]},
             "port": PORT, "networkPeers": PEERS,
+        }),
+        "webhooks": obj({
+            "queue": {"type": "string", "pattern": "^[A-Za-z0-9._-]*$"},
+            "connectTimeoutSeconds": POS_NUMBER, "timeoutSeconds": POS_NUMBER, "retryWindowSeconds": POS_INT,
+            "retryBaseSeconds": POS_NUMBER, "retryMaxSeconds": POS_NUMBER, "sweepIntervalSeconds": POS_NUMBER,
+            "allowLoopback": BOOL, "allowPrivateNetworks": BOOL,
+            "ports": {"type": "array", "minItems": 1, "uniqueItems": True, "items": PORT},
+        }),
+        "email": obj({
+            "backend": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.]*$"},
+            "host": {"type": "string", "pattern": "^$|^[A-Za-z0-9.-]+$"},
+            "port": PORT, "useTls": BOOL,
+            "hostUser": STR, "timeoutSeconds": POS_INT, "fromAddress": {"type": "string", "minLength": 3},
+            "networkPeers": PEERS,
+        }),
+        "hl7": obj({
+            "sendingApplication": {"type": "string", "minLength": 1, "maxLength": 227},
+            "mllpTimeoutSeconds": POS_NUMBER, "maxRetries": NONNEG_INT,
+            "retryBaseSeconds": POS_NUMBER, "retryMaxSeconds": POS_NUMBER,
+            "destinations": {"type": "array", "items": obj({
+                "cidr": {"type": "string", "pattern": r"^[0-9a-fA-F:.]+/[0-9]{1,3}$"},
+                "ports": {"type": "array", "minItems": 1, "items": PORT},
+            }, required=["cidr", "ports"])},
         }),
         "modelRepository": obj({
             "bucket": {"type": "string", "minLength": 3},

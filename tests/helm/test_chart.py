@@ -240,10 +240,29 @@ def test_an_unpinned_model_server_tag_is_refused():
     ({"modelServer": {"resources": {"cpu": 6, "memory": "2Gi"}}}, "does not divide"),
     ({"config": {"extraEnv": [{"name": "MIP_BROKER_URL", "value": "amqp://u:p@h//"}]}}, "looks like a credential"),
     ({"ingress": {"tls": {"secretName": ""}}}, "HTTPS only"),
+    ({"email": {"host": ""}}, "email.host: name the SMTP relay"),
+    ({"email": {"hostUser": "mip", "useTls": False}}, "password would cross the network in clear text"),
+    ({"email": {"backend": "django.core.mail.backends.console.EmailBackend"}}, "use the SMTP backend in production"),
+    ({"webhooks": {"allowLoopback": True}}, "webhooks.allowLoopback=true with config.environment=production"),
+    ({"webhooks": {"allowPrivateNetworks": True}},
+     "webhooks.allowPrivateNetworks=true with config.environment=production"),
+    ({"webhooks": {"queue": "his"}}, "no worker consumes webhooks.queue (MIP_WEBHOOK_QUEUE) his"),
+    ({"webhooks": {"connectTimeoutSeconds": 30}}, "longer than webhooks.timeoutSeconds"),
+    ({"hl7": {"retryBaseSeconds": 900}}, "hl7.retryBaseSeconds=900 is longer than hl7.retryMaxSeconds=600"),
+    ({"config": {"dicomwebMaxRequestBytes": 536870912}}, "proxy-body-size 256m is smaller than"),
+    ({"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "64m"}}},
+     "proxy-body-size 64m is smaller than"),
+    ({"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "lots"}}}, "not an nginx size"),
+    ({"web": {"gunicornWorkers": 5}}, "tmpVolumeSizeLimit=1Gi cannot hold web.gunicornWorkers=5 STOW-RS requests"),
     ({"workers": [{"name": "a", "queue": "inference", "concurrency": 1, "resources": {
         "requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": 1, "memory": "1Gi"}},
         "autoscaling": {"enabled": False, "minReplicas": 1, "maxReplicas": 1, "targetCPUUtilizationPercentage": 50},
         "pdb": {"enabled": False, "maxUnavailable": 1}}] * 2}, "appears twice"),
+    ({"workers": [{"name": "urgent", "queue": "urgent", "concurrency": 1, "resources": {
+        "requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": 1, "memory": "1Gi"}},
+        "autoscaling": {"enabled": False, "minReplicas": 1, "maxReplicas": 1, "targetCPUUtilizationPercentage": 50},
+        "pdb": {"enabled": False, "maxUnavailable": 1}}]},
+     "no worker consumes the urgent queue (MIP_CELERY_URGENT_QUEUE) urgent-urgent"),
 ])
 def test_inconsistent_values_fail_the_render(override, message):
     values = merged_values("minimal")
@@ -418,11 +437,70 @@ def test_one_worker_deployment_per_queue(profile, manifests):
 def test_web_runs_gunicorn_and_probes_healthz_with_an_allowed_host(manifests):
     web = named(manifests, "Deployment", "mip-web")
     container = web["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["gunicorn"] and container["args"][0] == "config.wsgi"
+    # config.wsgi behind WhiteNoise (files/static_wsgi.py, from the hooks ConfigMap).
+    assert container["command"] == ["gunicorn"] and container["args"][:2] == ["static_wsgi:application",
+                                                                              "--pythonpath=/opt/mip/hooks"]
+    hooks = next(m for m in container["volumeMounts"] if m["mountPath"] == "/opt/mip/hooks")
+    volume = next(v for v in web["spec"]["template"]["spec"]["volumes"] if v["name"] == hooks["name"])
+    assert volume["configMap"]["name"] == "mip-hooks" and hooks["readOnly"] is True
+    assert "static_wsgi.py" in named(manifests, "ConfigMap", "mip-hooks")["data"]
     readiness = container["readinessProbe"]["httpGet"]
     assert readiness["path"] == "/healthz"
     host = readiness["httpHeaders"][0]["value"]
     assert host in env_of(container)["MIP_ALLOWED_HOSTS"]["value"].split(",")
+
+
+def test_web_serves_the_collected_static_files_and_passes_everything_else_to_django(tmp_path, monkeypatch):
+    """The chart's WSGI entry point, run for real: a file under MIP_STATIC_ROOT is answered by WhiteNoise, any
+    other path reaches Django."""
+    import importlib.util
+
+    (tmp_path / "portal").mkdir()
+    (tmp_path / "portal" / "site.css").write_text("body { margin: 0 }")
+    monkeypatch.setenv("MIP_STATIC_ROOT", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("static_wsgi", CHART / "files" / "static_wsgi.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def get(path: str) -> tuple[str, bytes]:
+        answer = {}
+
+        def start_response(status, headers, exc_info=None):
+            answer["status"] = status
+
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
+                   "SERVER_PORT": "80", "HTTP_HOST": "testserver", "wsgi.url_scheme": "http",
+                   "wsgi.input": __import__("io").BytesIO(b""), "wsgi.errors": sys.stderr}
+        body = b"".join(module.application(environ, start_response))
+        return answer["status"], body
+
+    status, body = get("/static/portal/site.css")
+    assert status.startswith("200") and body == b"body { margin: 0 }"
+    status, _ = get("/static/portal/missing.css")
+    assert status.startswith("404")
+    status, _ = get("/healthz-not-a-route")
+    assert status.startswith("404")  # Django's answer, not a crash
+
+
+def test_the_image_collects_static_files_where_the_web_serves_them():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"MIP_STATIC_ROOT=/app/static\s.*\n?.*manage\.py collectstatic", dockerfile)
+    _, docs = rendered_profile("minimal")
+    env = env_of(named(docs, "Deployment", "mip-web")["spec"]["template"]["spec"]["containers"][0])
+    assert env["MIP_STATIC_ROOT"]["value"] == "/app/static"
+
+
+def test_every_queue_the_platform_publishes_to_has_a_worker(profile, manifests):
+    workers = [d for d in by_kind(manifests, "Deployment") if d["metadata"]["name"].startswith("mip-worker-")]
+    consumed = {a.split("=", 1)[1] for d in workers for a in d["spec"]["template"]["spec"]["containers"][0]["args"]
+                if a.startswith("--queues=")}
+    env = env_of(named(manifests, "Deployment", "mip-web")["spec"]["template"]["spec"]["containers"][0])
+    published = {env["MIP_CELERY_QUEUE"]["value"], env["MIP_CELERY_URGENT_QUEUE"]["value"]}
+    published |= {env["MIP_WEBHOOK_QUEUE"]["value"]} - {""}
+    assert published <= consumed
+    assert env["MIP_WEBHOOK_QUEUE"]["value"] not in {env["MIP_CELERY_QUEUE"]["value"],
+                                                     env["MIP_CELERY_URGENT_QUEUE"]["value"]}, \
+        "a slow HIS must not hold up inference"
 
 
 def test_beat_is_a_single_replica_recreated_on_upgrade(manifests):
@@ -615,6 +693,92 @@ def test_every_pod_of_the_chart_is_under_a_network_policy(manifests):
             f"{doc['kind']}/{doc['metadata']['name']} is not selected by any NetworkPolicy"
 
 
+PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8"}
+
+
+def test_only_the_webhook_workers_reach_the_internet_and_never_private_ranges(profile, manifests):
+    values = merged_values(profile)
+    webhook_queue = values["webhooks"]["queue"] or values["workers"][0]["queue"]
+    policy = _policy_for(manifests, "worker-webhooks")
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/instance": "mip", "mip.example.org/role": "worker", "mip.example.org/queue": webhook_queue}
+    selected = [d["metadata"]["name"] for d in by_kind(manifests, "Deployment")
+                if policy["spec"]["podSelector"]["matchLabels"].items()
+                <= d["spec"]["template"]["metadata"]["labels"].items()]
+    assert selected == [f"mip-worker-{w['name']}" for w in values["workers"] if w["queue"] == webhook_queue]
+    internet, *_ = policy["spec"]["egress"]
+    assert internet["ports"] == [{"protocol": "TCP", "port": p} for p in values["webhooks"]["ports"]]
+    v4, v6 = (peer["ipBlock"] for peer in internet["to"])
+    assert v4["cidr"] == "0.0.0.0/0" and PRIVATE_RANGES <= set(v4["except"])
+    assert v6["cidr"] == "::/0" and {"fc00::/7", "fe80::/10"} <= set(v6["except"])
+    # Nothing else in the release opens the internet: not the inference workers, not the web app, not OVMS.
+    for other in by_kind(manifests, "NetworkPolicy"):
+        if other["metadata"]["name"] != "mip-worker-webhooks":
+            for rule in other["spec"]["egress"]:
+                assert not any(peer.get("ipBlock", {}).get("cidr") in {"0.0.0.0/0", "::/0"}
+                               for peer in rule.get("to", [])), other["metadata"]["name"]
+
+
+def test_private_webhook_endpoints_open_the_policy_only_outside_production():
+    values = {**load_values("minimal"), "config": {"environment": "development"},
+              "webhooks": {"allowPrivateNetworks": True}}
+    docs = documents(chart_render.render(values))
+    internet = _policy_for(docs, "worker-webhooks")["spec"]["egress"][0]
+    assert [peer["ipBlock"] for peer in internet["to"]] == [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]
+    env = env_of(named(docs, "Deployment", "mip-worker-webhooks")["spec"]["template"]["spec"]["containers"][0])
+    assert env["MIP_WEBHOOK_ALLOW_PRIVATE_NETWORKS"]["value"] == "true"
+    with pytest.raises(helm_python.HelmRenderError, match="production delivers webhooks over https"):
+        chart_render.render({**values, "config": {"environment": "production"}})
+
+
+def test_webhooks_on_the_default_queue_open_egress_for_the_inference_workers_and_notes_say_so():
+    values = {**load_values("minimal"), "webhooks": {"queue": ""}}
+    rendered = chart_render.render(values)
+    docs = documents(rendered)
+    assert _policy_for(docs, "worker-webhooks")["spec"]["podSelector"]["matchLabels"]["mip.example.org/queue"] \
+        == "inference"
+    notes = next(text for path, text in rendered.items() if path.endswith("NOTES.txt"))
+    assert "webhooks.queue is empty" in notes
+    assert "webhooks.queue is empty" not in next(
+        text for path, text in rendered_profile("minimal")[0].items() if path.endswith("NOTES.txt"))
+
+
+def test_the_smtp_relay_is_reachable_and_its_password_comes_only_from_the_secret(profile, manifests):
+    values = merged_values(profile)
+    email = values["email"]
+    smtp = _policy_for(manifests, "worker-webhooks")["spec"]["egress"][1]
+    assert smtp["ports"] == [{"protocol": "TCP", "port": email["port"]}]
+    assert smtp.get("to", []) == email["networkPeers"]
+    for deployment in by_kind(manifests, "Deployment"):
+        if deployment["metadata"]["name"] == "mip-ovms":
+            continue
+        env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+        assert env["MIP_EMAIL_HOST_PASSWORD"] == {"name": "MIP_EMAIL_HOST_PASSWORD", "valueFrom": {"secretKeyRef": {
+            "name": values["secrets"]["existingSecret"], "key": "email-host-password", "optional": True}}}
+        assert env["MIP_EMAIL_HOST"]["value"] == email["host"]
+        assert env["MIP_EMAIL_USE_TLS"]["value"] == "true"
+        assert env["MIP_WEBHOOK_ALLOW_LOOPBACK"]["value"] == "false"
+        assert env["MIP_WEBHOOK_ALLOW_PRIVATE_NETWORKS"]["value"] == "false"
+
+
+def test_hl7_receivers_are_reached_only_when_listed_and_notes_warn_otherwise():
+    rendered, docs = rendered_profile("minimal")
+    assert not [p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == "mip-worker-hl7"]
+    notes = next(text for path, text in rendered.items() if path.endswith("NOTES.txt"))
+    assert "hl7.destinations is empty" in notes
+
+    rendered, docs = rendered_profile("production")
+    values = merged_values("production")
+    policy = _policy_for(docs, "worker-hl7")
+    # HL7 sends run on the default queue (integrations.hl7v2.tasks.send_oru has no queue of its own).
+    assert policy["spec"]["podSelector"]["matchLabels"]["mip.example.org/queue"] == values["workers"][0]["queue"]
+    assert policy["spec"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": d["cidr"]}}], "ports": [{"protocol": "TCP", "port": p} for p in d["ports"]]}
+        for d in values["hl7"]["destinations"]]
+    notes = next(text for path, text in rendered.items() if path.endswith("NOTES.txt"))
+    assert "hl7.destinations is empty" not in notes
+
+
 def test_web_can_be_cut_off_from_ovms():
     values = {**load_values("minimal"), "networkPolicy": {"webChecksModelReadiness": False}}
     docs = documents(chart_render.render(values))
@@ -677,6 +841,30 @@ def test_every_platform_setting_can_be_set_through_the_chart():
     web = named(docs, "Deployment", "mip-web")
     passed = {name.removeprefix("MIP_") for name in env_of(web["spec"]["template"]["spec"]["containers"][0])}
     assert sorted(read - passed - SETTINGS_NOT_SET_BY_THE_CHART) == []
+
+
+def test_every_rendered_setting_parses_with_the_platforms_own_parser(profile, manifests, monkeypatch):
+    """A value the chart renders (a float as `1e+06`, a boolean as `True`) must mean the same to config.env."""
+    from config import env as platform_env
+
+    source = (REPO / "platform" / "config" / "settings.py").read_text()
+    typed = dict((name, kind) for kind, name in
+                 re.findall(r'env_(int|float|bool)\(\s*"([A-Z0-9_]+)"', source))
+    assert {"WEBHOOK_RETRY_WINDOW_S", "EMAIL_PORT", "EMAIL_USE_TLS", "HL7_MLLP_TIMEOUT_S"} <= set(typed)
+    values = merged_values(profile)
+    for deployment in by_kind(manifests, "Deployment"):
+        if deployment["metadata"]["name"] == "mip-ovms":
+            continue
+        for name, entry in env_of(deployment["spec"]["template"]["spec"]["containers"][0]).items():
+            setting = name.removeprefix("MIP_")
+            if setting not in typed or "value" not in entry:
+                continue
+            monkeypatch.setenv(name, entry["value"])
+            parsed = getattr(platform_env, f"env_{typed[setting]}")(setting, None)
+            assert parsed is not None and type(parsed).__name__ == typed[setting], (name, entry["value"])
+    web = env_of(named(manifests, "Deployment", "mip-web")["spec"]["template"]["spec"]["containers"][0])
+    monkeypatch.setenv("MIP_EMAIL_USE_TLS", web["MIP_EMAIL_USE_TLS"]["value"])
+    assert platform_env.env_bool("EMAIL_USE_TLS", not values["email"]["useTls"]) is values["email"]["useTls"]
 
 
 def test_rendered_document_passes_the_platforms_own_validation(profile, manifests):

@@ -266,6 +266,8 @@ envFrom:
   valueFrom: {secretKeyRef: {name: {{ $s.existingSecret | quote }}, key: {{ $s.keys.s3AccessKey | quote }}}}
 - name: MIP_S3_SECRET_KEY
   valueFrom: {secretKeyRef: {name: {{ $s.existingSecret | quote }}, key: {{ $s.keys.s3SecretKey | quote }}}}
+- name: MIP_EMAIL_HOST_PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ $s.existingSecret | quote }}, key: {{ $s.keys.emailHostPassword | quote }}, optional: true}}
 {{- end -}}
 
 {{/* Read-only credentials to the model repository (AWS SDK names, as OVMS and boto3 read them). */}}
@@ -405,13 +407,51 @@ regular resource exists, gets the same settings. */}}
 - {name: MIP_BILLING_CLOSE_MINUTE_UTC, value: {{ $c.billingCloseMinuteUtc | quote }}}
 - {name: MIP_BILLING_ISSUER_NAME, value: {{ $c.billingIssuerName | quote }}}
 - {name: MIP_AUDIT_RETENTION_DAYS, value: {{ $c.auditRetentionDays | quote }}}
-- {name: MIP_CELERY_QUEUE, value: {{ (first .Values.workers).queue | quote }}}
-- {name: MIP_CELERY_URGENT_QUEUE, value: {{ printf "%s-urgent" (first .Values.workers).queue | quote }}}
+- {name: MIP_CELERY_QUEUE, value: {{ include "mip.queue.default" . | quote }}}
+- {name: MIP_CELERY_URGENT_QUEUE, value: {{ include "mip.queue.urgent" . | quote }}}
 - {name: MIP_STATIC_ROOT, value: /app/static}
+{{- /* Webhooks, critical-finding e-mails (the SMTP password is in mip.secretEnv), DICOMweb and HL7 v2. */}}
+{{- $w := .Values.webhooks }}
+- {name: MIP_WEBHOOK_QUEUE, value: {{ $w.queue | quote }}}
+- {name: MIP_WEBHOOK_CONNECT_TIMEOUT_S, value: {{ $w.connectTimeoutSeconds | quote }}}
+- {name: MIP_WEBHOOK_TIMEOUT_S, value: {{ $w.timeoutSeconds | quote }}}
+- {name: MIP_WEBHOOK_RETRY_WINDOW_S, value: {{ int64 $w.retryWindowSeconds | quote }}}
+- {name: MIP_WEBHOOK_RETRY_BASE_S, value: {{ $w.retryBaseSeconds | quote }}}
+- {name: MIP_WEBHOOK_RETRY_MAX_S, value: {{ $w.retryMaxSeconds | quote }}}
+- {name: MIP_WEBHOOK_SWEEP_INTERVAL_S, value: {{ $w.sweepIntervalSeconds | quote }}}
+- {name: MIP_WEBHOOK_ALLOW_LOOPBACK, value: {{ $w.allowLoopback | quote }}}
+- {name: MIP_WEBHOOK_ALLOW_PRIVATE_NETWORKS, value: {{ $w.allowPrivateNetworks | quote }}}
+{{- $e := .Values.email }}
+- {name: MIP_EMAIL_BACKEND, value: {{ $e.backend | quote }}}
+- {name: MIP_EMAIL_HOST, value: {{ $e.host | quote }}}
+- {name: MIP_EMAIL_PORT, value: {{ $e.port | quote }}}
+- {name: MIP_EMAIL_USE_TLS, value: {{ $e.useTls | quote }}}
+- {name: MIP_EMAIL_HOST_USER, value: {{ $e.hostUser | quote }}}
+- {name: MIP_EMAIL_TIMEOUT_S, value: {{ $e.timeoutSeconds | quote }}}
+- {name: MIP_DEFAULT_FROM_EMAIL, value: {{ $e.fromAddress | quote }}}
+- {name: MIP_DICOMWEB_MAX_REQUEST_BYTES, value: {{ int64 $c.dicomwebMaxRequestBytes | quote }}}
+{{- $h := .Values.hl7 }}
+- {name: MIP_HL7_SENDING_APPLICATION, value: {{ $h.sendingApplication | quote }}}
+- {name: MIP_HL7_MLLP_TIMEOUT_S, value: {{ $h.mllpTimeoutSeconds | quote }}}
+- {name: MIP_HL7_MAX_RETRIES, value: {{ $h.maxRetries | quote }}}
+- {name: MIP_HL7_RETRY_BASE_S, value: {{ $h.retryBaseSeconds | quote }}}
+- {name: MIP_HL7_RETRY_MAX_S, value: {{ $h.retryMaxSeconds | quote }}}
 {{- with $c.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{ include "mip.secretEnv" . }}
+{{- end -}}
+
+{{/* The Celery queues the platform publishes to: the default (first worker's), the urgent one, the webhook one. */}}
+{{- define "mip.queue.default" -}}
+{{- (first .Values.workers).queue -}}
+{{- end -}}
+{{- define "mip.queue.urgent" -}}
+{{- printf "%s-urgent" (include "mip.queue.default" .) -}}
+{{- end -}}
+{{/* The queue webhook deliveries and e-mails run on ("" in the values means the default queue). */}}
+{{- define "mip.queue.webhooks" -}}
+{{- default (include "mip.queue.default" .) .Values.webhooks.queue -}}
 {{- end -}}
 
 {{/* Priority class name of a tier (inference, web, batch). */}}

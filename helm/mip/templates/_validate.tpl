@@ -103,6 +103,79 @@ ranges; this checks what depends on more than one key. Every message names the k
 {{- end -}}
 {{- if not $v.workers -}}
 {{- $errors = append $errors "workers: list at least one worker (queue inference)" -}}
+{{- else -}}
+{{- /* Every queue the platform publishes to needs a consumer, or that work waits forever. */ -}}
+{{- $published := list (list "the default queue (MIP_CELERY_QUEUE, the first worker's)" (include "mip.queue.default" .)) (list "the urgent queue (MIP_CELERY_URGENT_QUEUE)" (include "mip.queue.urgent" .)) -}}
+{{- if $v.webhooks.queue }}{{ $published = append $published (list "webhooks.queue (MIP_WEBHOOK_QUEUE)" $v.webhooks.queue) }}{{ end -}}
+{{- range $published -}}
+{{- if not (hasKey $queues (index . 1)) -}}
+{{- $errors = append $errors (printf "workers: no worker consumes %s %s; add one with queue: %s" (index . 0) (index . 1) (index . 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Webhooks: production delivers over https to public addresses only (the platform forces these off there,
+so allowing them here would only open the network policy). */ -}}
+{{- if eq $v.config.environment "production" -}}
+{{- range $key := list "allowLoopback" "allowPrivateNetworks" -}}
+{{- if index $v.webhooks $key -}}
+{{- $errors = append $errors (printf "webhooks.%s=true with config.environment=production: production delivers webhooks over https to public addresses only (the platform ignores this setting there); set it false" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if gt (float64 $v.webhooks.connectTimeoutSeconds) (float64 $v.webhooks.timeoutSeconds) -}}
+{{- $errors = append $errors "webhooks.connectTimeoutSeconds is longer than webhooks.timeoutSeconds (the whole attempt); lower it" -}}
+{{- end -}}
+{{- range $section := list "webhooks" "hl7" -}}
+{{- $s := index $v $section -}}
+{{- if gt (float64 $s.retryBaseSeconds) (float64 $s.retryMaxSeconds) -}}
+{{- $errors = append $errors (printf "%s.retryBaseSeconds=%v is longer than %s.retryMaxSeconds=%v" $section $s.retryBaseSeconds $section $s.retryMaxSeconds) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Critical-finding e-mails: a real relay, and never a password in clear text. */ -}}
+{{- if eq $v.email.backend "django.core.mail.backends.smtp.EmailBackend" -}}
+{{- if not $v.email.host -}}
+{{- $errors = append $errors "email.host: name the SMTP relay critical-finding e-mails go through (or set email.backend=django.core.mail.backends.dummy.EmailBackend to send none)" -}}
+{{- end -}}
+{{- if and $v.email.hostUser (not $v.email.useTls) -}}
+{{- $errors = append $errors "email.useTls=false with email.hostUser: the SMTP password would cross the network in clear text; set email.useTls=true" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $v.config.environment "production") (hasSuffix "console.EmailBackend" $v.email.backend) -}}
+{{- $errors = append $errors "email.backend: the console backend writes e-mails (with links to patient results) to the logs; use the SMTP backend in production" -}}
+{{- end -}}
+
+{{- /* STOW-RS bodies spool to the web pod's /tmp: it must hold one per gunicorn worker, or the kubelet evicts the pod. */ -}}
+{{- $tmp := toString $v.tmpVolumeSizeLimit -}}
+{{- if regexMatch "^[0-9]+(Ki|Mi|Gi|Ti)?$" $tmp -}}
+{{- $tmpBytes := int64 (regexFind "^[0-9]+" $tmp) -}}
+{{- $tmpUnit := regexFind "(Ki|Mi|Gi|Ti)$" $tmp -}}
+{{- $factor := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- $tmpBytes = mul $tmpBytes (index $factor $tmpUnit) -}}
+{{- $needed := mul (int64 $v.web.gunicornWorkers) (int64 $v.config.dicomwebMaxRequestBytes) -}}
+{{- if lt $tmpBytes $needed -}}
+{{- $errors = append $errors (printf "tmpVolumeSizeLimit=%s cannot hold web.gunicornWorkers=%d STOW-RS requests of config.dicomwebMaxRequestBytes=%d (they spool to /tmp; the kubelet evicts a pod over its limit). Raise tmpVolumeSizeLimit to at least %dMi or lower the others" $tmp (int $v.web.gunicornWorkers) (int64 $v.config.dicomwebMaxRequestBytes) (div (add $needed 1048575) 1048576)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* The Ingress must let through the largest request the platform accepts. */ -}}
+{{- if $v.ingress.enabled -}}
+{{- $size := toString (index ($v.ingress.annotations | default dict) "nginx.ingress.kubernetes.io/proxy-body-size" | default "") -}}
+{{- if $size -}}
+{{- $largest := max (int64 $v.config.maxUploadBytes) (int64 $v.config.dicomwebMaxRequestBytes) -}}
+{{- $m := regexFind "^[0-9]+[kKmMgG]?$" $size -}}
+{{- if not $m -}}
+{{- $errors = append $errors (printf "ingress.annotations: proxy-body-size %q is not an nginx size (e.g. 256m)" $size) -}}
+{{- else -}}
+{{- $unit := lower (regexFind "[kKmMgG]$" $size) -}}
+{{- $bytes := int64 (regexFind "^[0-9]+" $size) -}}
+{{- if eq $unit "k" }}{{ $bytes = mul $bytes 1024 }}{{ else if eq $unit "m" }}{{ $bytes = mul $bytes 1048576 }}{{ else if eq $unit "g" }}{{ $bytes = mul $bytes 1073741824 }}{{ end -}}
+{{- if and (ne $bytes 0) (lt $bytes $largest) -}}
+{{- $errors = append $errors (printf "ingress.annotations: proxy-body-size %s is smaller than the largest request the platform accepts (max of config.maxUploadBytes and config.dicomwebMaxRequestBytes = %d bytes); nginx would refuse it with 413 first. Raise the annotation (e.g. %dm) or lower the setting" $size $largest (div (add $largest 1048575) 1048576)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- if $errors -}}
