@@ -121,6 +121,8 @@ SCHEMA = {
             "inferenceRetryBaseSeconds": {"type": "number", "exclusiveMinimum": 0},
             "inferenceRetryMaxSeconds": {"type": "number", "exclusiveMinimum": 0},
             "dicomwebMaxRequestBytes": POS_INT,
+            "idempotencyTtlSeconds": POS_INT, "idempotencyWaitSeconds": {"type": "number", "minimum": 0},
+            "idempotencyAbandonedAfterSeconds": POS_INT, "portalPollIntervalMs": POS_INT,
             "requeueStaleAfterSeconds": POS_INT, "taskSoftTimeLimitSeconds": POS_INT, "taskTimeLimitSeconds": POS_INT,
             "extraEnv": {"type": "array", "items": obj(
                 {"name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}, "value": STR},

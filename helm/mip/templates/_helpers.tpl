@@ -430,6 +430,12 @@ regular resource exists, gets the same settings. */}}
 - {name: MIP_EMAIL_TIMEOUT_S, value: {{ $e.timeoutSeconds | quote }}}
 - {name: MIP_DEFAULT_FROM_EMAIL, value: {{ $e.fromAddress | quote }}}
 - {name: MIP_DICOMWEB_MAX_REQUEST_BYTES, value: {{ int64 $c.dicomwebMaxRequestBytes | quote }}}
+- {name: MIP_IDEMPOTENCY_TTL_S, value: {{ int64 $c.idempotencyTtlSeconds | quote }}}
+- {name: MIP_IDEMPOTENCY_WAIT_S, value: {{ $c.idempotencyWaitSeconds | quote }}}
+- {name: MIP_IDEMPOTENCY_ABANDONED_AFTER_S, value: {{ int64 $c.idempotencyAbandonedAfterSeconds | quote }}}
+- {name: MIP_PORTAL_POLL_INTERVAL_MS, value: {{ int64 $c.portalPollIntervalMs | quote }}}
+{{- /* The image's static files are collected with hashed names (Dockerfile: collectstatic). */}}
+- {name: MIP_STATIC_MANIFEST, value: "true"}
 {{- $h := .Values.hl7 }}
 - {name: MIP_HL7_SENDING_APPLICATION, value: {{ $h.sendingApplication | quote }}}
 - {name: MIP_HL7_MLLP_TIMEOUT_S, value: {{ $h.mllpTimeoutSeconds | quote }}}
