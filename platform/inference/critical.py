@@ -25,7 +25,8 @@ BONE_AGE_CRITICAL_Z = 3.0
 BIRADS_CRITICAL_CATEGORY = 4
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """`value` as a finite float, or None (missing, boolean, not a number, NaN or infinite)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -40,7 +41,7 @@ def _lung_nodule(result: dict[str, Any]) -> list[dict[str, str]]:
     for nodule in result.get("nodules") or []:
         if not isinstance(nodule, dict):
             continue
-        sizes = [s for s in (_number(nodule.get("diameter_mm")), _number(nodule.get("longest_axial_diameter_mm")))
+        sizes = [s for s in (finite_number(nodule.get("diameter_mm")), finite_number(nodule.get("longest_axial_diameter_mm")))
                  if s is not None]
         if sizes and max(sizes) >= NODULE_CRITICAL_DIAMETER_MM:
             name = f"Lung nodule {nodule['id']}" if nodule.get("id") is not None else "A lung nodule"
@@ -53,7 +54,7 @@ def _lung_nodule(result: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _cardiac_function(result: dict[str, Any]) -> list[dict[str, str]]:
-    ef = _number(result.get("lv_ef_percent"))
+    ef = finite_number(result.get("lv_ef_percent"))
     if ef is not None and ef < LV_EF_CRITICAL_PERCENT:
         return [{
             "code": "lv_ef_below_35",
@@ -63,7 +64,7 @@ def _cardiac_function(result: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _bone_age(result: dict[str, Any]) -> list[dict[str, str]]:
-    z = _number(result.get("z_score"))
+    z = finite_number(result.get("z_score"))
     if z is not None and abs(z) > BONE_AGE_CRITICAL_Z:
         direction = "advanced" if z > 0 else "delayed"
         return [{
@@ -76,7 +77,7 @@ def _bone_age(result: dict[str, Any]) -> list[dict[str, str]]:
 
 def _mammography(result: dict[str, Any]) -> list[dict[str, str]]:
     birads = result.get("birads")
-    category = _number(birads.get("category")) if isinstance(birads, dict) else None
+    category = finite_number(birads.get("category")) if isinstance(birads, dict) else None
     if category is not None and category >= BIRADS_CRITICAL_CATEGORY:
         return [{
             "code": "birads_4_or_5",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference.critical import finite_number
 from reports import codes
 from reports.codes import Concept, Unit
 
@@ -44,14 +45,6 @@ class Group:
     primary: Measure | None = None
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number else None
 
 
 def _critical_codes(result: dict) -> set[str]:
@@ -60,21 +53,21 @@ def _critical_codes(result: dict) -> set[str]:
 
 def _bone_age(result: dict) -> list[Group]:
     group = Group("bone-age", "Bone age", codes.BONE_AGE, finding_site=codes.HAND, slice_indices=[0])
-    bone_age = Measure("bone_age_months", codes.BONE_AGE, _num(result["bone_age_months"]), codes.MONTHS,
+    bone_age = Measure("bone_age_months", codes.BONE_AGE, finite_number(result["bone_age_months"]), codes.MONTHS,
                        codes.HAND)
     group.primary = bone_age
     group.measures.append(bone_age)
     for key, concept, unit in (("chronological_age_months", codes.CHRONOLOGICAL_AGE, codes.MONTHS),
                                ("difference_months", codes.BONE_AGE_DIFFERENCE, codes.MONTHS),
                                ("z_score", codes.Z_SCORE, codes.NO_UNIT)):
-        value = _num(result.get(key))
+        value = finite_number(result.get(key))
         if value is not None:
             group.measures.append(Measure(key, concept, value, unit))
     reading = result.get("reading") or result.get("interpretation")
     if reading:
         group.qualitative.append(Qualitative(codes.BONE_AGE_READING, str(reading)))
     group.critical = bool(_critical_codes(result)) or (
-        _num(result.get("z_score")) is not None and abs(_num(result["z_score"])) > 3.0)
+        finite_number(result.get("z_score")) is not None and abs(finite_number(result["z_score"])) > 3.0)
     return [group]
 
 
@@ -97,7 +90,7 @@ def _ct_anatomy(result: dict) -> list[Group]:
 
 def _lung_nodule(result: dict, critical_mm: float = 8.0) -> list[Group]:
     groups = []
-    lung_volume = _num(result.get("lung_volume_ml"))
+    lung_volume = finite_number(result.get("lung_volume_ml"))
     if lung_volume is not None:
         overall = Group("lungs", "Lungs", codes.LUNG_VOLUME, finding_site=codes.LUNG)
         overall.primary = Measure("lung_volume_ml", codes.LUNG_VOLUME, lung_volume, codes.ML, codes.LUNG)
