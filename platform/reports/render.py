@@ -202,6 +202,11 @@ def _fetcher():
 
 def report_pdf(html: str) -> bytes:
     """The PDF of a report page, rendered by WeasyPrint without any network or file access."""
+    from PIL import ImageFile
     from weasyprint import HTML
+
+    # Importing WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on for the whole process; uploads must stay strict
+    # (studies.imaging refuses truncated files), and the report's own images are never truncated.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
     return HTML(string=html, url_fetcher=_fetcher(), base_url=None).write_pdf()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 logger = logging.getLogger(__name__)
 
@@ -563,6 +563,10 @@ def _colour_to_gray(rgb: np.ndarray) -> np.ndarray:
 # PNG / JPEG
 # ---------------------------------------------------------------------------------------------------------------------
 def _parse_plain_image(data: bytes) -> ParsedImage:
+    # WeasyPrint (the PDF reports) sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import, which would make a
+    # truncated upload decode as grey padding instead of being refused: the platform needs the strict default.
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
     fmt_expected = "png" if data.startswith(_PNG_MAGIC) else "jpeg"
     with warnings.catch_warnings():
         # Pillow signals a possible decompression bomb with a warning below its hard limit; we enforce our own.

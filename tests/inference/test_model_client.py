@@ -42,7 +42,7 @@ def test_predict_returns_named_outputs_with_model_and_version(model_client, smal
     result = model_client.predict(MODEL, 1, inputs)
     assert isinstance(result, PredictResult)
     assert result.model_name == MODEL and result.model_version == 1
-    assert set(result.outputs) == {OUTPUT}
+    assert set(result.outputs) == {OUTPUT, "attention_map"}
     months = result.outputs[OUTPUT]
     assert months.shape == (1, 1) and months.dtype == np.float32
     compiled = ov.Core().compile_model(str(small_model_repository / MODEL / "1" / "model.xml"), "CPU",

@@ -529,3 +529,14 @@ def test_every_file_is_accepted_or_rejected_with_a_4xx(path):
         assert error.code in KNOWN_CODES
         assert error.message
     assert time.perf_counter() - started < 10
+
+
+def test_a_truncated_png_is_refused_even_after_the_pdf_library_loosened_pillow():
+    import weasyprint  # noqa: F401  (sets PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True on import)
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    buffer = io.BytesIO()
+    Image.effect_noise((600, 600), 40).save(buffer, format="PNG")
+    error = rejected(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    assert error.code in {"undecodable_pixel_data", "not_an_image"}
