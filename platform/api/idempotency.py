@@ -92,8 +92,12 @@ def _hash_file(digest, upload) -> None:
 def request_fingerprint(request) -> str:
     """SHA-256 over the request as parsed: form fields (in their order per name) and files' contents, or the
     JSON value with sorted keys. A client's re-encoding of the same request (a new multipart boundary, JSON
-    keys in another order, other whitespace) has the same fingerprint; any changed value does not."""
-    data = request.data  # parses the body (a ParseError answers 400 malformed_request, as the view would)
+    keys in another order, other whitespace) has the same fingerprint; any changed value does not. A view that
+    reads its body itself (FHIR: far larger than Django's form limit) gives the parsed body as
+    `request.idempotency_body` through its `parsed_body_for_idempotency(request)`."""
+    view = request.parser_context.get("view") if getattr(request, "parser_context", None) else None
+    reader = getattr(view, "parsed_body_for_idempotency", None)
+    data = reader(request) if reader else request.data  # a ParseError answers 400 malformed_request
     digest = hashlib.sha256()
     if hasattr(data, "lists"):
         digest.update(b"form\0")

@@ -179,11 +179,14 @@ def _submit(*, tenant, files: list[tuple[bytes, str]], priority: str, **inputs):
 
 
 def _json_body(request):
-    """The request's JSON, read here rather than through request.data: an order with inline images is far larger
+    """The request's JSON (read once per request, kept for the Idempotency-Key check and the view), read here rather than through request.data: an order with inline images is far larger
     than Django's in-memory form limit (DATA_UPLOAD_MAX_MEMORY_SIZE), which is meant for forms, not for images.
     The bound is the upload limit, base64-expanded, plus the resource around it."""
     import json
 
+    cached = getattr(request, "_fhir_json_body", None)
+    if cached is not None:
+        return cached
     media_type = (request.content_type or "").split(";")[0].strip().lower()
     if media_type not in ("application/fhir+json", "application/json"):
         raise ApiProblem(status=415, code="unsupported_media_type",
@@ -196,13 +199,18 @@ def _json_body(request):
     if len(raw) > limit:
         raise ApiProblem(status=413, code="file_too_large", detail="The ServiceRequest is too large.")
     try:
-        return json.loads(raw)
+        request._fhir_json_body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiProblem(status=400, code="malformed_request", detail="The body is not valid JSON.") from None
+    return request._fhir_json_body
 
 
 class ServiceRequestCreateView(FhirView):
     """POST /fhir/r4/ServiceRequest: order an assessment. 201 (200 for a repeated order) with the ServiceRequest."""
+
+    def parsed_body_for_idempotency(self, request):
+        """The order as JSON, for the Idempotency-Key fingerprint (api.idempotency)."""
+        return _json_body(request)
 
     required_capabilities = {"POST": Capability.SUBMIT}
 
