@@ -227,10 +227,12 @@ MODEL_SERVER_URL = env_str("MODEL_SERVER_URL", "127.0.0.1:9000")
 MODEL_SERVER_TIMEOUT_S = env_float("MODEL_SERVER_TIMEOUT_S", 30.0)
 # Where the platform reads model cards (precision, demo flag, checksums) for the versions it requests.
 MODEL_REPOSITORY_DIR = Path(env_str("MODEL_REPOSITORY_DIR", str(REPO_ROOT / "model_repository")))
-# The version of each model that answers new assessments, e.g. "bone_age=1". Issue #4 replaces this with
-# the registry and per-hospital rollout.
+# The version of each model that answers new assessments before any version is registered (a fresh install;
+# afterwards the registry and its per-hospital rollout decide), e.g. "bone_age=1". Every model of the catalogue.
 MODEL_VERSIONS = dict(
-    item.split("=", 1) for item in env_list("MODEL_VERSIONS", ["bone_age=1"]) if "=" in item
+    item.split("=", 1) for item in env_list("MODEL_VERSIONS", [
+        "bone_age=1", "ct_anatomy=1", "lung_segmentation=1", "nodule_candidates=1", "nodule_fp_reduction=1",
+        "cardiac_segmentation=1", "mammography_detection=1"]) if "=" in item
 )
 
 # Retries of transient model-server failures: exponential backoff from INFERENCE_RETRY_BASE_S,
