@@ -192,6 +192,12 @@ def add_info(result, generator, request, public):
         {"name": "api-keys", "description": "A hospital administrator's keys for its HIS (signed-in people only)."},
         {"name": "billing", "description": "Usage and invoices (the `billing` role)."},
         {"name": "audit", "description": "The hospital's audit trail (the `auditor` role)."},
+        # Merged areas (issues 7-9): reports, webhooks, sign-offs, HL7 v2.
+        {"name": "reports", "description": "An assessment's result as PDF, HTML, FHIR R4 Bundle, DICOM SR and SEG."},
+        {"name": "webhooks", "description": "Signed event deliveries to the HIS: endpoints, secrets, the delivery "
+                                            "log and replay (role `admin` or the `manage_webhooks` scope)."},
+        {"name": "reviews", "description": "Radiologists' sign-off (agree or disagree) on assessment results."},
+        {"name": "hl7", "description": "HL7 v2 ORU^R01 result messages, the hospital's destination and delivery log."},
     ]
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from inference.models import Assessment
+from tenants.roles import API_KEY_SCOPES
 
 
 class _Page(serializers.Serializer):
@@ -126,13 +127,15 @@ class OriginalDownloadSerializer(serializers.Serializer):
 # API keys
 # --------------------------------------------------------------------------------------------------------------
 API_KEY_STATUSES = ["active", "revoked", "expired"]
+# submit and read, and manage_webhooks when an administrator grants it (tenants/roles.py).
+API_KEY_SCOPE_CHOICES = sorted(API_KEY_SCOPES)
 
 
 class ApiKeySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     prefix = serializers.CharField(help_text="Identifies the key (mip_<prefix>_...); not secret.")
-    scopes = serializers.ListField(child=serializers.ChoiceField(choices=["submit", "read"]))
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=API_KEY_SCOPE_CHOICES))
     status = serializers.ChoiceField(choices=API_KEY_STATUSES)
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
@@ -147,7 +150,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="What the key is for, e.g. the HIS's name.")
-    scopes = serializers.ListField(child=serializers.ChoiceField(choices=["submit", "read"]), required=False,
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=API_KEY_SCOPE_CHOICES), required=False,
                                    help_text="Default [\"submit\", \"read\"].")
     expires_at = serializers.DateTimeField(required=False, allow_null=True,
                                            help_text="ISO-8601 with a time zone; none: never expires.")

@@ -12,6 +12,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from api.auditing import audit_or_fail
 from api.base import TenantAPIView
+from api.openapi import Problems
 from api.problems import ApiProblem
 from inference import selectors as inference_selectors
 from inference.models import Assessment
@@ -91,25 +92,25 @@ class _ReportDownloadView(TenantAPIView):
         return response
 
 
-_PROBLEMS = {
-    (404, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem: assessment_not_found (also another hospital's "
-                                                          "id), no_dicom_source, no_segmentation"),
-    (409, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem: result_not_ready (the assessment has not "
-                                                          "succeeded)"),
-    (503, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem: storage_unavailable, audit_unavailable"),
-    **{(status, "application/problem+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Problem")
-       for status in (401, 403, 429)},
-}
-
-
-def _documented(operation_id: str, media_type: str, summary: str):
+def _documented(operation_id: str, media_type: str, summary: str, *, not_found: tuple[str, ...] = (),
+                description: str = ""):
+    """The view's OpenAPI operation: the file in its media type, and exactly the problems it can answer."""
+    body = OpenApiTypes.OBJECT if media_type == FHIR_JSON else OpenApiTypes.BINARY
+    # The FHIR Bundle is built on demand: no stored object to miss or fail to read.
+    unavailable = ("audit_unavailable",) if media_type == FHIR_JSON else ("storage_unavailable", "audit_unavailable")
     return extend_schema_view(get=extend_schema(
         operation_id=operation_id, summary=summary, tags=["reports"],
-        responses={(200, media_type): OpenApiTypes.BINARY if media_type != "application/fhir+json"
-                   else OpenApiTypes.OBJECT, **_PROBLEMS}))
+        description=(description + " " if description else "") + "Audited as a download of the assessment. "
+                    "Scope: `read`.",
+        responses={(200, media_type): OpenApiResponse(body, description="The file."),
+                   404: Problems("assessment_not_found", *not_found),
+                   409: Problems("result_not_ready", description="The assessment has not succeeded (yet): the "
+                                                                 "problem's `status` says what it is."),
+                   503: Problems(*unavailable)}))
 
 
-@_documented("assessment_report_pdf", "application/pdf", "The report as PDF (key images, values, models)")
+@_documented("assessment_report_pdf", "application/pdf", "The report as PDF (key images, values, models)",
+             not_found=("report_unavailable",))
 class ReportPdfView(_ReportDownloadView):
     artifact_name = services.PDF_NAME
     file_suffix = "-report.pdf"
@@ -117,7 +118,8 @@ class ReportPdfView(_ReportDownloadView):
     missing_detail = "The report could not be rendered."
 
 
-@_documented("assessment_report_html", "text/html", "The report as one self-contained HTML page")
+@_documented("assessment_report_html", "text/html", "The report as one self-contained HTML page",
+             not_found=("report_unavailable",))
 class ReportHtmlView(_ReportDownloadView):
     artifact_name = services.HTML_NAME
     file_suffix = "-report.html"
@@ -132,7 +134,9 @@ class ReportHtmlView(_ReportDownloadView):
         return response
 
 
-@_documented("assessment_dicom_sr", "application/dicom", "DICOM SR (TID 1500 measurement report)")
+@_documented("assessment_dicom_sr", "application/dicom", "DICOM SR (TID 1500 measurement report)",
+             not_found=("no_dicom_source",),
+             description="Only for assessments of DICOM images (`no_dicom_source` otherwise).")
 class DicomSrView(_ReportDownloadView):
     artifact_name = services.SR_NAME
     file_suffix = "-sr.dcm"
@@ -140,7 +144,9 @@ class DicomSrView(_ReportDownloadView):
     missing_detail = "The assessed images were not DICOM, so there are no instances an SR could reference."
 
 
-@_documented("assessment_dicom_seg", "application/dicom", "DICOM Segmentation of the masks")
+@_documented("assessment_dicom_seg", "application/dicom", "DICOM Segmentation of the masks",
+             not_found=("no_segmentation",),
+             description="Only for assessments of DICOM images that produce masks (`no_segmentation` otherwise).")
 class DicomSegView(_ReportDownloadView):
     artifact_name = services.SEG_NAME
     file_suffix = "-seg.dcm"
@@ -161,7 +167,10 @@ class FhirBundleView(_ReportDownloadView):
         import json
 
         assessment = self.assessment(assessment_id)
-        bundle = services.fhir_bundle(assessment=assessment)
+        try:
+            bundle = services.fhir_bundle(assessment=assessment)
+        except services.ResultNotReady:
+            raise _not_ready(assessment) from None
         audit_or_fail(request, event="assessment.download", tenant=self.tenant, assessment=assessment,
                       details={"format": "fhir"})
         return HttpResponse(json.dumps(bundle, ensure_ascii=False), content_type=FHIR_JSON)

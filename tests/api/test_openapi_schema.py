@@ -70,6 +70,9 @@ def test_every_operation_is_tagged_secured_and_answers_typed_bodies_and_coded_pr
         successes = [status for status in responses if status.startswith("2")]
         assert successes, where
         for status in successes:
+            if status == "204":  # No Content: nothing to type
+                assert "content" not in responses[status], where
+                continue
             for media_type, content in responses[status]["content"].items():
                 assert content.get("schema"), f"{where} {status} {media_type} has no schema"
         for status in ("401", "403", "429"):
@@ -94,7 +97,8 @@ def test_every_post_documents_the_idempotency_key_header_and_its_problems(docume
             ref = operation["responses"][status]["content"]["application/problem+json"]["schema"]["$ref"]
             codes[status] = set(components[ref.rsplit("/", 1)[1]]["properties"]["code"]["enum"])
         assert "idempotency_key_invalid" in codes["400"], path
-        assert codes["409"] == {"idempotency_in_progress"}, path
+        # 409 is the Idempotency-Key's; an operation may add its own conflicts (e.g. too_many_webhooks).
+        assert "idempotency_in_progress" in codes["409"], path
         assert "idempotency_key_reused" in codes["422"], path
 
 

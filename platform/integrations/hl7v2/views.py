@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from api.auditing import audit_or_fail
 from api.base import TenantAPIView
+from api.openapi import Problems
 from api.problems import ApiProblem
 from inference import selectors as inference_selectors
 from inference.models import Assessment
-from integrations.hl7v2 import services
+from integrations.hl7v2 import schemas, services
 from integrations.hl7v2.oru import build_oru
 from integrations.models import Hl7Delivery, Hl7Destination
 from tenants.roles import Capability
@@ -30,12 +33,23 @@ class AssessmentHl7View(TenantAPIView):
         renderer = JSONRenderer()
         return renderer, renderer.media_type
 
+    @extend_schema(
+        operation_id="assessments_hl7", tags=["hl7"], summary="The assessment's ORU^R01 message (HL7 v2.5.1)",
+        description="The result as the ORU^R01 message the hospital's HL7 destination receives, in the "
+                    "pipe-delimited ER7 encoding (segments end with a carriage return). Scope: `read`.",
+        responses={(200, HL7_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR, description="The ER7 message."),
+                   404: Problems("assessment_not_found"),
+                   409: Problems("assessment_not_succeeded", description="Only a succeeded assessment has a "
+                                                                          "result message."),
+                   503: Problems("audit_unavailable")},
+    )
     def get(self, request, assessment_id):
         assessment = inference_selectors.assessment_for_tenant(tenant=self.tenant, assessment_id=assessment_id)
         if assessment is None:
             raise ApiProblem(status=404, code="assessment_not_found",
                              detail="No assessment with this id exists for your hospital.")
-        if assessment.status != Assessment.Status.SUCCEEDED:
+        # build_oru refuses an assessment without a result (ValueError): a 409 here, never a 500.
+        if assessment.status != Assessment.Status.SUCCEEDED or not assessment.result:
             raise ApiProblem(status=409, code="assessment_not_succeeded",
                              detail=f"The assessment is {assessment.status}; only a succeeded assessment has a "
                                     "result message.")
@@ -59,11 +73,23 @@ def _destination_body(destination: Hl7Destination) -> dict:
             "updated_at": destination.updated_at.isoformat()}
 
 
+_TEXT_FIELDS = ("sending_application", "sending_facility", "receiving_application", "receiving_facility")
+
+
+def _has_control_characters(value: str) -> bool:
+    # NUL cannot be stored (PostgreSQL text), and CR, LF or other controls would break the message's segments.
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+
+
 class Hl7DestinationView(TenantAPIView):
     """GET or PUT the hospital's HL7 v2 receiver (hospital administrators)."""
 
     required_capabilities = {"GET": Capability.MANAGE_SETTINGS, "PUT": Capability.MANAGE_SETTINGS}
 
+    @extend_schema(operation_id="hl7_destination_retrieve", tags=["hl7"],
+                   summary="The hospital's HL7 v2 destination",
+                   description="Where ORU^R01 results are sent. Hospital administrators (role `admin`).",
+                   responses={200: schemas.Hl7DestinationSerializer, 404: Problems("hl7_destination_not_found")})
     def get(self, request):
         destination = Hl7Destination.objects.for_tenant(self.tenant).first()
         if destination is None:
@@ -71,22 +97,34 @@ class Hl7DestinationView(TenantAPIView):
                              detail="Your hospital has no HL7 destination; PUT one to receive ORU^R01 results.")
         return Response(_destination_body(destination))
 
+    @extend_schema(
+        operation_id="hl7_destination_update", tags=["hl7"], summary="Set the hospital's HL7 v2 destination",
+        description="Creates or replaces it. Hospital administrators (role `admin`).",
+        request={"application/json": schemas.Hl7DestinationWriteSerializer},
+        responses={200: schemas.Hl7DestinationSerializer,
+                   400: Problems("invalid_port", "invalid_enabled", "invalid_destination", "invalid_host",
+                                 *(f"invalid_{name}" for name in _TEXT_FIELDS)),
+                   415: Problems("unsupported_media_type")},
+    )
     def put(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         port = data.get("port")
         if isinstance(port, bool) or not isinstance(port, int):
             raise ApiProblem(status=400, code="invalid_port", detail="port must be an integer (1-65535).")
         texts = {}
-        for name in ("sending_application", "sending_facility", "receiving_application", "receiving_facility"):
+        host = data.get("host") or ""
+        if not isinstance(host, str) or _has_control_characters(host):
+            raise ApiProblem(status=400, code="invalid_host", detail="host must be a host name or address.")
+        for name in _TEXT_FIELDS:
             value = data.get(name, "")
-            if not isinstance(value, str) or len(value) > 180:
+            if not isinstance(value, str) or len(value) > schemas.TEXT_MAX or _has_control_characters(value):
                 raise ApiProblem(status=400, code=f"invalid_{name}", detail=f"{name} must be text (180 at most).")
             texts[name] = value
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ApiProblem(status=400, code="invalid_enabled", detail="enabled must be true or false.")
         try:
-            destination = services.hl7_destination_configure(tenant=self.tenant, host=data.get("host") or "",
+            destination = services.hl7_destination_configure(tenant=self.tenant, host=host,
                                                              port=port, enabled=enabled, **texts)
         except ValueError as exc:
             raise ApiProblem(status=400, code="invalid_destination", detail=str(exc)) from None
@@ -98,9 +136,18 @@ class Hl7DeliveryListView(TenantAPIView):
 
     required_capabilities = {"GET": Capability.READ}
 
+    @extend_schema(
+        operation_id="hl7_deliveries_list", tags=["hl7"], summary="The hospital's ORU^R01 delivery log",
+        description="Newest first (the latest 200): state, ACK code, and why a delivery failed. Scope: `read`.",
+        parameters=[OpenApiParameter("status", str, enum=Hl7Delivery.Status.values, required=False)],
+        responses={200: schemas.Hl7DeliveryListSerializer, 400: Problems("invalid_status")},
+    )
     def get(self, request):
         queryset = Hl7Delivery.objects.for_tenant(self.tenant).order_by("-created_at")
         status = request.query_params.get("status")
+        if status and status not in Hl7Delivery.Status.values:
+            raise ApiProblem(status=400, code="invalid_status",
+                             detail=f"status must be one of {', '.join(Hl7Delivery.Status.values)}.")
         if status:
             queryset = queryset.filter(status=status)
         rows = [{"assessment": str(d.assessment_id), "control_id": d.control_id, "status": d.status,
