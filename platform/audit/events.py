@@ -125,6 +125,8 @@ _KINDS += [
     EventKind("webhook.replay", "110100", "Application Activity", "", "", Action.EXECUTE, False),
     EventKind("notification_settings.change", "110100", "Application Activity", "110131", "Software Configuration",
               Action.UPDATE, False),
+    EventKind("hl7_destination.change", "110100", "Application Activity", "110131", "Software Configuration",
+              Action.UPDATE, False),
 ]
 
 EVENT_KINDS: dict[str, EventKind] = {kind.code: kind for kind in _KINDS}

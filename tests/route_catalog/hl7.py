@@ -11,8 +11,9 @@ ROUTES = {
 
 AUDIT = {
     "hl7:assessment-message": {"GET": "assessment.read"},  # the result, as ORU^R01
-    # The receiver's host and port and the MSH routing names: hospital settings, no patient data.
-    "hl7:destination": None,
+    # The receiver's host and port and the MSH routing names: hospital settings, no patient data; a change is
+    # a configuration event.
+    "hl7:destination": {"PUT": "hl7_destination.change"},
     # Transport states (opaque assessment ids, ACK codes): no patient data.
     "hl7:deliveries": None,
 }
@@ -48,6 +49,9 @@ def _succeed(p: dict) -> None:
 
 
 def audited_request(name: str, method: str, p: dict):
+    if name == "hl7:destination":
+        return p["admin"].put(reverse(name), {"host": "hl7.hospital-a.example", "port": 2575},
+                              content_type="application/json"), (200,)
     if name != "hl7:assessment-message":
         return None
     from tests.audit._support import last_event_id

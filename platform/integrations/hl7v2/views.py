@@ -1,6 +1,7 @@
 """HL7 v2 API: an assessment's ORU^R01 message, the hospital's HL7 destination, and the delivery log."""
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -104,7 +105,9 @@ class Hl7DestinationView(TenantAPIView):
         responses={200: schemas.Hl7DestinationSerializer,
                    400: Problems("invalid_port", "invalid_enabled", "invalid_destination", "invalid_host",
                                  *(f"invalid_{name}" for name in _TEXT_FIELDS)),
-                   415: Problems("unsupported_media_type")},
+                   415: Problems("unsupported_media_type"),
+                   503: Problems("audit_unavailable", description="The change's audit event cannot be written; "
+                                                                  "nothing was changed.")},
     )
     def put(self, request):
         data = request.data if isinstance(request.data, dict) else {}
@@ -124,8 +127,12 @@ class Hl7DestinationView(TenantAPIView):
         if not isinstance(enabled, bool):
             raise ApiProblem(status=400, code="invalid_enabled", detail="enabled must be true or false.")
         try:
-            destination = services.hl7_destination_configure(tenant=self.tenant, host=host,
-                                                             port=port, enabled=enabled, **texts)
+            # The change and its audit event commit together, or neither does.
+            with transaction.atomic():
+                destination = services.hl7_destination_configure(tenant=self.tenant, host=host,
+                                                                 port=port, enabled=enabled, **texts)
+                audit_or_fail(request, event="hl7_destination.change", tenant=self.tenant,
+                              details={"port": port, "enabled": enabled})
         except ValueError as exc:
             raise ApiProblem(status=400, code="invalid_destination", detail=str(exc)) from None
         return Response(_destination_body(destination))
