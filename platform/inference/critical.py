@@ -41,13 +41,15 @@ def _lung_nodule(result: dict[str, Any]) -> list[dict[str, str]]:
     for nodule in result.get("nodules") or []:
         if not isinstance(nodule, dict):
             continue
-        sizes = [s for s in (finite_number(nodule.get("diameter_mm")), finite_number(nodule.get("longest_axial_diameter_mm")))
-                 if s is not None]
-        if sizes and max(sizes) >= NODULE_CRITICAL_DIAMETER_MM:
+        sizes = [(size, label) for size, label in (
+            (finite_number(nodule.get("diameter_mm")), "equivalent-sphere diameter"),
+            (finite_number(nodule.get("longest_axial_diameter_mm")), "longest axial diameter")) if size is not None]
+        if sizes and max(sizes)[0] >= NODULE_CRITICAL_DIAMETER_MM:
+            size, label = max(sizes)
             name = f"Lung nodule {nodule['id']}" if nodule.get("id") is not None else "A lung nodule"
             findings.append({
                 "code": "nodule_8mm_or_more",
-                "message": f"{name} measures {max(sizes):.1f} mm "
+                "message": f"{name}: {label} {size:.1f} mm "
                            f"(critical at {NODULE_CRITICAL_DIAMETER_MM:g} mm or more).",
             })
     return findings

@@ -31,7 +31,7 @@ def test_a_nodule_of_8_mm_or_more_is_critical(diameter, critical):
 def test_the_longest_axial_diameter_alone_reaching_8_mm_is_critical():
     result = {"nodules": [{"id": 3, "diameter_mm": 6.5, "longest_axial_diameter_mm": 8.0}]}
     (finding,) = critical_findings("lung_nodule", result)
-    assert finding["message"] == "Lung nodule 3 measures 8.0 mm (critical at 8 mm or more)."
+    assert finding["message"] == "Lung nodule 3: longest axial diameter 8.0 mm (critical at 8 mm or more)."
 
 
 def test_each_critical_nodule_is_a_finding_and_no_nodules_is_none():

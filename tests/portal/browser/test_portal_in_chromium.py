@@ -110,6 +110,10 @@ def test_a_radiologist_submits_the_hand_radiograph_follows_it_live_reads_the_res
     assert page.evaluate(centre) != before
     if result.get("overlays"):
         assert int(page.locator("[data-overlay]").get_attribute("data-drawn")) >= 1
+    # The overlay lies exactly on the image, whatever the image's size (a box mismatch shifts every mask).
+    boxes = page.evaluate("() => ['[data-image]', '[data-overlay]'].map(s => { const r = document.querySelector(s)"
+                          ".getBoundingClientRect(); return [r.x, r.y, r.width, r.height].map(Math.round); })")
+    assert boxes[0] == boxes[1], boxes
     screenshot(page, "04-result")
 
     # The overlay contract (docs/catalogue.md): a heat map grid and boxes are drawn over the image.

@@ -140,6 +140,8 @@
   var image = new Image();
   image.onload = function () {
     canvas.width = overlay.width = image.naturalWidth;
+    // Small images (an MR frame is often 128-256 px) are shown at least 480 px wide, aspect kept; larger ones fit.
+    if (image.naturalWidth < 480) canvas.style.width = "480px";
     canvas.height = overlay.height = image.naturalHeight;
     ctx.drawImage(image, 0, 0);
     original = ctx.getImageData(0, 0, canvas.width, canvas.height);
