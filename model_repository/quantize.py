@@ -137,6 +137,23 @@ def quantize_model(fp32_xml: Path, calibration: np.ndarray):
     return quantized, settings
 
 
+def _checked_fp32_base(fp32_version_dir, version) -> tuple[Path, dict]:
+    """The FP32 version an INT8 build starts from, checked: a positive target version, files matching the base's
+    card, and an FP32 card. Returns (directory, card); raises ValueError otherwise."""
+    from model_repository.cards import verify_version_files
+
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    fp32_version_dir = Path(fp32_version_dir)
+    problems = verify_version_files(fp32_version_dir)
+    if problems:
+        raise ValueError("FP32 base does not match its model card: " + "; ".join(problems))
+    base_card = read_card(fp32_version_dir)
+    if base_card.get("precision") != "FP32":
+        raise ValueError(f"{fp32_version_dir} is not an FP32 version (precision {base_card.get('precision')!r})")
+    return fp32_version_dir, base_card
+
+
 def build_bone_age_int8(fp32_version_dir: Path, output_dir: Path, version: int = 2,
                         calibration_set: np.ndarray | None = None, heldout_set: np.ndarray | None = None, *,
                         threshold_months: float = GATE_THRESHOLD_MONTHS, seed: int = build_models.DEFAULT_SEED,
@@ -149,17 +166,7 @@ def build_bone_age_int8(fp32_version_dir: Path, output_dir: Path, version: int =
     the gate figures). Raises QuantizationGateError when the gate fails (nothing is written to ``output_dir``),
     ValueError for a bad version or a base that fails its own card check.
     """
-    from model_repository.cards import verify_version_files
-
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"version must be a positive integer, got {version!r}")
-    fp32_version_dir = Path(fp32_version_dir)
-    problems = verify_version_files(fp32_version_dir)
-    if problems:
-        raise ValueError("FP32 base does not match its model card: " + "; ".join(problems))
-    base_card = read_card(fp32_version_dir)
-    if base_card.get("precision") != "FP32":
-        raise ValueError(f"{fp32_version_dir} is not an FP32 version (precision {base_card.get('precision')!r})")
+    fp32_version_dir, base_card = _checked_fp32_base(fp32_version_dir, version)
     calibration = calibration_set if calibration_set is not None else globals()["calibration_set"](seed)
     heldout = heldout_set if heldout_set is not None else globals()["heldout_set"](seed)
 
@@ -295,19 +302,10 @@ def build_int8(name: str, fp32_version_dir: Path, output_dir: Path, version: int
     version or a base that fails its own card check.
     """
     from model_repository import catalogue
-    from model_repository.cards import verify_version_files
 
     if name == catalogue.BONE_AGE:
         return build_bone_age_int8(fp32_version_dir, output_dir, version, seed=seed, update_config=update_config)
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"version must be a positive integer, got {version!r}")
-    fp32_version_dir = Path(fp32_version_dir)
-    problems = verify_version_files(fp32_version_dir)
-    if problems:
-        raise ValueError("FP32 base does not match its model card: " + "; ".join(problems))
-    base_card = read_card(fp32_version_dir)
-    if base_card.get("precision") != "FP32":
-        raise ValueError(f"{fp32_version_dir} is not an FP32 version (precision {base_card.get('precision')!r})")
+    fp32_version_dir, base_card = _checked_fp32_base(fp32_version_dir, version)
     calibration = calibration_items if calibration_items is not None else catalogue_calibration_items(name, seed)
     heldout = heldout_items if heldout_items is not None else catalogue_heldout_items(name, seed)
 
