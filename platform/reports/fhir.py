@@ -35,11 +35,15 @@ _READINGS = {"delayed": ("L", "Low"), "normal": ("N", "Normal"), "advanced": ("H
 
 
 def report_status(assessment: Assessment) -> str:
-    """DiagnosticReport.status: an AI result no person has signed off is `preliminary`, never `final`."""
-    return {
-        Assessment.Status.SUCCEEDED: "preliminary",
-        Assessment.Status.FAILED: "cancelled",
-    }.get(assessment.status, "registered")
+    """DiagnosticReport.status: an AI result no person has signed off is `preliminary`, never `final`; it becomes
+    `final` once the latest radiologist sign-off agrees with it (a disagreement keeps it preliminary)."""
+    if assessment.status == Assessment.Status.SUCCEEDED:
+        from reviews.models import SignOff
+
+        latest = SignOff.objects.filter(tenant_id=assessment.tenant_id, assessment=assessment) \
+            .order_by("-created_at", "-id").first()
+        return "final" if latest is not None and latest.decision == SignOff.Decision.AGREE else "preliminary"
+    return {Assessment.Status.FAILED: "cancelled"}.get(assessment.status, "registered")
 
 
 def fhir_base_url() -> str:
@@ -91,7 +95,8 @@ def _observation(assessment: Assessment, result: dict, group: Group, device_ref:
     observation: dict[str, Any] = {
         "resourceType": "Observation",
         "id": obs_id,
-        "status": "preliminary",
+        # Observation has no "registered" for a finished result: final with its report, else preliminary.
+        "status": "final" if report_status(assessment) == "final" else "preliminary",
         "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "imaging", "display": "Imaging"}]}],
         "code": group.finding.concept(),
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{obs_id}"}],

@@ -302,3 +302,29 @@ def test_orders_go_through_assessment_submit_files_with_name_byte_pairs_and_the_
     response = _post(his_a, _order(_binary(png, "image/png"), priority="asap"))
     assert response.status_code == 201, response.content[:300]
     assert calls == [([("contained[1].png", len(png))], "urgent")]
+
+
+def test_a_report_is_preliminary_until_a_radiologist_agrees_and_then_final(his_a, hospital_a):
+    from reports.fhir import report_status
+    from reviews.services import signoff_record
+    from tenants.context import tenant_context
+
+    with HAND_DX.open("rb") as handle:
+        response = his_a.post("/api/v1/assessments", {"file": handle, "model": "bone_age"}, format="multipart")
+    assessment_id = response.json()["id"]
+    succeed(tenant=hospital_a.tenant, assessment_id=assessment_id, result=_results.bone_age_result())
+    from inference.models import Assessment
+
+    with tenant_context(hospital_a.tenant):
+        assessment = Assessment.objects.get(pk=assessment_id)
+        assert report_status(assessment) == "preliminary"
+        signoff_record(assessment=assessment, user=hospital_a.user, decision="disagree", comment="Looks older.")
+        assert report_status(assessment) == "preliminary"
+        signoff_record(assessment=assessment, user=hospital_a.user, decision="agree")
+        assert report_status(assessment) == "final"
+    report = his_a.get(reverse("fhir:diagnosticreport-read", kwargs={"report_id": assessment_id})).json()
+    resources = [e["resource"] for e in report["entry"]] if report.get("resourceType") == "Bundle" else [report]
+    resources += [c for r in list(resources) for c in r.get("contained", [])]
+    statuses = {r["resourceType"]: r["status"] for r in resources if r["resourceType"] in {"DiagnosticReport",
+                                                                                          "Observation"}}
+    assert statuses == {"DiagnosticReport": "final", "Observation": "final"}
