@@ -154,6 +154,36 @@ def _checked_fp32_base(fp32_version_dir, version) -> tuple[Path, dict]:
     return fp32_version_dir, base_card
 
 
+def _write_int8_version(quantized, output_dir, name: str, version: int, base_card: dict, gate: dict,
+                        update_config: bool, *, quantization: dict) -> Path:
+    """Save a gated INT8 model as `<output_dir>/<name>/<version>` with its card (the FP32 base's, updated),
+    staged and moved into place atomically; refresh config.json when asked. Returns the version directory."""
+    output_dir = Path(output_dir)
+    staged = build_models.staging_dir(output_dir, name, version)
+    try:
+        quantized.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
+        ov.save_model(quantized, staged / "model.xml", compress_to_fp16=False)
+        card = copy.deepcopy(base_card)
+        card.update({
+            "version": version,
+            "precision": "INT8",
+            "base_fp32_version": base_card["version"],
+            "base_fp32_files": base_card["files"],
+            "quantization": quantization,
+            "gate": gate,
+            "files": file_checksums(staged),
+        })
+        card["build"] = {**base_card.get("build", {}), "builder": "model_repository.quantize",
+                         "openvino_version": ov.get_version(), "built_at_unix": int(time.time())}
+        build_models._atomic_write_json(staged / "model_card.json", card)
+        version_dir = build_models.move_into_place(staged, output_dir / name / str(version))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    if update_config:
+        build_models.write_config(output_dir)
+    return version_dir
+
+
 def build_bone_age_int8(fp32_version_dir: Path, output_dir: Path, version: int = 2,
                         calibration_set: np.ndarray | None = None, heldout_set: np.ndarray | None = None, *,
                         threshold_months: float = GATE_THRESHOLD_MONTHS, seed: int = build_models.DEFAULT_SEED,
@@ -181,33 +211,12 @@ def build_bone_age_int8(fp32_version_dir: Path, output_dir: Path, version: int =
             f"{threshold_months} (max {gate['max_abs_months']:.3f}, p95 {gate['p95_abs_months']:.3f}, "
             f"n={gate['n_heldout']}); nothing was written to {output_dir}", gate)
 
-    output_dir = Path(output_dir)
-    staged = build_models.staging_dir(output_dir, build_models.MODEL_NAME, version)
-    try:
-        quantized.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
-        ov.save_model(quantized, staged / "model.xml", compress_to_fp16=False)
-        card = copy.deepcopy(base_card)
-        card.update({
-            "version": version,
-            "precision": "INT8",
-            "base_fp32_version": base_card["version"],
-            "base_fp32_files": base_card["files"],
-            "quantization": {**settings, "calibration_images": int(len(calibration)),
-                             "calibration": "synthetic letterboxed hand radiographs (seeded, disjoint from "
-                                            "the held-out set), alternating sex",
-                             "seconds": round(quantize_s, 2)},
-            "gate": gate,
-            "files": file_checksums(staged),
-        })
-        card["build"] = {**base_card.get("build", {}), "builder": "model_repository.quantize",
-                         "openvino_version": ov.get_version(), "built_at_unix": int(time.time())}
-        build_models._atomic_write_json(staged / "model_card.json", card)
-        version_dir = build_models.move_into_place(staged, output_dir / build_models.MODEL_NAME / str(version))
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
-    if update_config:
-        build_models.write_config(output_dir)
-    return version_dir
+    return _write_int8_version(
+        quantized, output_dir, build_models.MODEL_NAME, version, base_card, gate, update_config,
+        quantization={**settings, "calibration_images": int(len(calibration)),
+                      "calibration": "synthetic letterboxed hand radiographs (seeded, disjoint from the held-out "
+                                     "set), alternating sex",
+                      "seconds": round(quantize_s, 2)})
 
 
 # --- The catalogue models (everything but bone_age) ------------------------------------------------------------
@@ -319,29 +328,8 @@ def build_int8(name: str, fp32_version_dir: Path, output_dir: Path, version: int
             f"{ {k: v for k, v in gate.items() if isinstance(v, (int, float))} }; nothing was written to "
             f"{output_dir}", gate)
 
-    output_dir = Path(output_dir)
-    staged = build_models.staging_dir(output_dir, name, version)
-    try:
-        quantized.set_rt_info("demo, not for diagnostic use", ["model_info", "intended_use"])
-        ov.save_model(quantized, staged / "model.xml", compress_to_fp16=False)
-        card = copy.deepcopy(base_card)
-        card.update({
-            "version": version,
-            "precision": "INT8",
-            "base_fp32_version": base_card["version"],
-            "base_fp32_files": base_card["files"],
-            "quantization": {**settings, "calibration_items": int(len(calibration)),
-                             "calibration": "seeded synthetic phantoms (disjoint from the held-out set)",
-                             "seconds": round(quantize_s, 2)},
-            "gate": gate,
-            "files": file_checksums(staged),
-        })
-        card["build"] = {**base_card.get("build", {}), "builder": "model_repository.quantize",
-                         "openvino_version": ov.get_version(), "built_at_unix": int(time.time())}
-        build_models._atomic_write_json(staged / "model_card.json", card)
-        version_dir = build_models.move_into_place(staged, output_dir / name / str(version))
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
-    if update_config:
-        build_models.write_config(output_dir)
-    return version_dir
+    return _write_int8_version(
+        quantized, output_dir, name, version, base_card, gate, update_config,
+        quantization={**settings, "calibration_items": int(len(calibration)),
+                      "calibration": "seeded synthetic phantoms (disjoint from the held-out set)",
+                      "seconds": round(quantize_s, 2)})

@@ -201,22 +201,22 @@ class _Hospital(serializers.Serializer):
     name = serializers.CharField()
 
 
-class InvoiceLineSerializer(serializers.Serializer):
+class _BillingLine(serializers.Serializer):
+    """What invoice lines and credit-note lines share (amounts are Decimal strings)."""
+
     position = serializers.IntegerField()
+    model = serializers.CharField(allow_blank=True)
+    quantity = serializers.IntegerField()
+    unit_price = serializers.CharField()
+    amount = serializers.CharField()
+
+
+class InvoiceLineSerializer(_BillingLine):
     kind = serializers.CharField()
-    model = serializers.CharField(allow_blank=True)
-    quantity = serializers.IntegerField()
-    unit_price = serializers.CharField()
-    amount = serializers.CharField()
 
 
-class CreditNoteLineSerializer(serializers.Serializer):
-    position = serializers.IntegerField()
+class CreditNoteLineSerializer(_BillingLine):
     description = serializers.CharField()
-    model = serializers.CharField(allow_blank=True)
-    quantity = serializers.IntegerField()
-    unit_price = serializers.CharField()
-    amount = serializers.CharField()
 
 
 class CreditNoteSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from inference.catalog import get_assessment_model
 from inference.models import Assessment
-from studies.imaging import ImageRejected, ParsedImage, check_fit_for_model, parse_upload
+from studies.imaging import check_fit_for_model, parse_upload
 from studies.services import image_ingest
 from registry.routing import NoServableVersion, choose_version
 from tenants.models import ApiKey, Tenant
@@ -40,13 +40,14 @@ class Submission:
 
 
 def _resolve_patient_inputs(
-    parsed: ParsedImage, patient_sex: str | None, chronological_age_months: float | None
+    header_sex: str | None, header_age_months: float | None, patient_sex: str | None,
+    chronological_age_months: float | None,
 ) -> tuple[str, float | None]:
     """The submitter's values override the DICOM header; the header fills what they leave out."""
-    sex = (patient_sex or parsed.patient_sex or "").upper()
+    sex = (patient_sex or header_sex or "").upper()
     if sex not in {"", "M", "F"}:
         sex = ""  # header values such as "O" (other) cannot drive a sex-specific reference
-    age = chronological_age_months if chronological_age_months is not None else parsed.patient_age_months
+    age = chronological_age_months if chronological_age_months is not None else header_age_months
     return sex, age
 
 
@@ -77,7 +78,8 @@ def assessment_submit(
 
     parsed = parse_upload(data, filename)
     check_fit_for_model(parsed, model_name)
-    sex, age = _resolve_patient_inputs(parsed, patient_sex, chronological_age_months)
+    sex, age = _resolve_patient_inputs(parsed.patient_sex, parsed.patient_age_months, patient_sex,
+                                       chronological_age_months)
     if assessment_model.requires_sex and not sex:
         raise SubmissionRejected(
             "missing_patient_sex",
@@ -133,7 +135,8 @@ def assessment_submit_files(
     from studies.services import series_ingest
 
     try:
-        ordered = assemble_series(collect_files(files), min_slices=assessment_model.min_slices, cine=assessment_model.cine)
+        ordered = assemble_series(collect_files(files), min_slices=assessment_model.min_slices,
+                                  cine=assessment_model.cine)
     except SeriesRejected as exc:
         raise SubmissionRejected(exc.code, exc.message, exc.http_status) from None
     modality = (ordered.modality or "").upper()
@@ -142,8 +145,10 @@ def assessment_submit_files(
             "unsupported_modality",
             f"{assessment_model.title} needs a {' or '.join(assessment_model.series_modalities)} series; this is "
             f"a {modality or 'series without a modality'}.", 422)
-    header = parse_upload(ordered.instances[0].data, ordered.instances[0].filename)
-    sex, age = _resolve_patient_inputs(header, patient_sex, chronological_age_months)
+    # The header facts were read while assembling the series; no need to decode a slice again.
+    header = ordered.instances[0].header
+    sex, age = _resolve_patient_inputs(header.get("patient_sex"), header.get("patient_age_months"), patient_sex,
+                                       chronological_age_months)
     ingested = series_ingest(tenant=tenant, series=ordered)
     first = ingested.series.members.order_by("position").select_related("instance").first()
     return _assessment_create(
@@ -230,20 +235,27 @@ def version_readiness(model_name: str, version: int) -> bool | None:
     return model_version_ready(model_name, version)
 
 
+# A publish waits for the broker about a second at most: a web request must not hang on an outage.
+_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
+
+def _queue_for(assessment: Assessment) -> str:
+    """Urgent (and critical) work has its own queue and workers, so a routine backlog can never delay it."""
+    return (settings.CELERY_URGENT_QUEUE if assessment.priority != Assessment.Priority.ROUTINE
+            else settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
 def assessment_enqueue(*, assessment: Assessment) -> bool:
     """Publish the assessment's task. A broker outage is not fatal: the row stays `queued` and the periodic
     requeue sweep publishes it again, so the submission is never lost. Returns whether it was published."""
     from inference.tasks import run_assessment
 
-    # Urgent work has its own queue and workers, so a backlog of routine studies can never delay it.
-    queue = (settings.CELERY_URGENT_QUEUE if assessment.priority != Assessment.Priority.ROUTINE
-             else settings.CELERY_TASK_DEFAULT_QUEUE)
     try:
         run_assessment.apply_async(
             kwargs={"tenant_id": str(assessment.tenant_id), "assessment_id": str(assessment.id)},
-            queue=queue,
+            queue=_queue_for(assessment),
             retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+            retry_policy=_PUBLISH_RETRY_POLICY,
         )
     except Exception as exc:  # kombu raises several unrelated types for an unreachable broker
         logger.warning("could not publish assessment %s (%s); the requeue sweep will retry", assessment.id,
@@ -323,35 +335,12 @@ def assessment_succeed(*, assessment_id, result: dict[str, Any], served_version:
         from integrations.hl7v2.services import oru_send_for
 
         oru_send_for(assessment=assessment)
-        transaction.on_commit(lambda: _after_success(assessment))
+        # The SR, SEG, HTML and PDF are built in the background, on the assessment's own queue.
+        from reports.services import report_artifacts_enqueue
+
+        queue = _queue_for(assessment)
+        transaction.on_commit(lambda: report_artifacts_enqueue(assessment=assessment, queue=queue))
         return True
-
-
-def _after_success(assessment: Assessment) -> None:
-    """Side effects of a recorded result, after commit: report artifacts, notifications, HL7 results.
-
-    Each is its own retried task or delivery with a visible state, so a failure here never touches the result.
-    """
-    for hook in _SUCCESS_HOOKS:
-        try:
-            hook(assessment)
-        except Exception:  # a broken hook must not hide the others; its own state/records show the failure
-            logger.exception("after-success hook %s failed for assessment %s", hook.__name__, assessment.id)
-
-
-def _enqueue_report_artifacts(assessment: Assessment) -> None:
-    """Build the SR, SEG, HTML and PDF in the background (the download routes also build what is missing)."""
-    from reports.tasks import build_report_artifacts
-
-    build_report_artifacts.apply_async(
-        kwargs={"tenant_id": str(assessment.tenant_id), "assessment_id": str(assessment.id)},
-        queue=(settings.CELERY_URGENT_QUEUE if assessment.priority != Assessment.Priority.ROUTINE
-               else settings.CELERY_TASK_DEFAULT_QUEUE),
-        retry=True, retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
-    )
-
-
-_SUCCESS_HOOKS: list = [_enqueue_report_artifacts]
 
 
 def assessment_fail(*, assessment_id, code: str, message: str) -> bool:

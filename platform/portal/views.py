@@ -28,7 +28,7 @@ from studies import storage
 from studies.imaging import ImageRejected, parse_upload, render_png
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.roles import Capability, role_allows
-from tenants.selectors import membership_for, memberships_for_user
+from tenants.selectors import membership_for
 
 
 def _audit_unavailable():

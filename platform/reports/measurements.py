@@ -4,7 +4,6 @@ report each present, so the three always say the same thing with the same codes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from inference.critical import finite_number
 from reports import codes

@@ -144,9 +144,18 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
 
     `source_datasets` (pydicom datasets in series order) and `masks` (segment label -> boolean array per
     instance) default to the stored inputs and mask artifacts. Idempotent: artifacts already stored are kept and
-    returned. Returns the artifacts by name (SR absent when the inputs are not DICOM, SEG absent without masks).
-    Raises ResultNotReady before success, and storage errors (StorageUnavailable...) from the object store.
+    returned. Returns the artifacts by name (SR absent when the inputs are not DICOM or cannot carry it, SEG
+    absent without masks). Raises ResultNotReady before success, and storage errors (StorageUnavailable...).
     """
+    built, _unbuildable = _artifacts_build(assessment=assessment, source_datasets=source_datasets, masks=masks)
+    return built
+
+
+@transaction.atomic
+def _artifacts_build(*, assessment: Assessment, source_datasets: Sequence | None = None,
+                     masks: Mapping[str, np.ndarray] | None = None
+                     ) -> tuple[dict[str, AssessmentArtifact], dict[str, str]]:
+    """report_artifacts_build, also returning why a DICOM object could not be built: (built, {name: reason})."""
     # of=("self",): the series join is nullable, and only the assessment row is the lock.
     locked = (Assessment.objects.select_for_update(of=("self",))
               .select_related("instance", "instance__study", "series").get(pk=assessment.pk))
@@ -155,7 +164,8 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
     existing = {artifact.name: artifact for artifact in selectors.artifacts_of(assessment=locked)}
     wanted = {SR_NAME, SEG_NAME, HTML_NAME, PDF_NAME} - set(existing)
     if not wanted:
-        return existing
+        return existing, {}
+    unbuildable: dict[str, str] = {}
     result = report_result(locked)
     if source_datasets is not None:
         datasets = list(source_datasets)
@@ -176,7 +186,7 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
         except (ValueError, AttributeError, TypeError) as exc:
             # A source header the DICOM object cannot be built from (e.g. no Frame of Reference UID): the other
             # formats are still built; asking for this one answers 422 with the reason (no patient data in it).
-            _UNBUILDABLE[(locked.pk, SR_NAME)] = _reason(exc)
+            unbuildable[SR_NAME] = _reason(exc)
             logger.warning("assessment %s: SR not built (%s)", locked.pk, type(exc).__name__)
     if SEG_NAME in wanted and masks and datasets:
         try:
@@ -186,7 +196,7 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
         except NoSegmentation:
             pass
         except (ValueError, AttributeError, TypeError) as exc:
-            _UNBUILDABLE[(locked.pk, SEG_NAME)] = _reason(exc)
+            unbuildable[SEG_NAME] = _reason(exc)
             logger.warning("assessment %s: SEG not built (%s)", locked.pk, type(exc).__name__)
     if HTML_NAME in wanted or PDF_NAME in wanted:
         html = report_html(result=result, assessment=locked, images=images, masks=masks)
@@ -194,7 +204,7 @@ def report_artifacts_build(*, assessment: Assessment, source_datasets: Sequence 
             built[HTML_NAME] = _store(assessment=locked, name=HTML_NAME, data=html.encode("utf-8"))
         if PDF_NAME in wanted:
             built[PDF_NAME] = _store(assessment=locked, name=PDF_NAME, data=report_pdf(html))
-    return built
+    return built, unbuildable
 
 
 class ArtifactUnbuildable(Exception):
@@ -203,10 +213,6 @@ class ArtifactUnbuildable(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-
-
-# (assessment id, artifact name) -> why it could not be built, for the answer of the request that asked for it.
-_UNBUILDABLE: dict = {}
 
 
 def _reason(exc: Exception) -> str:
@@ -222,10 +228,10 @@ def report_artifact_bytes(*, assessment: Assessment, name: str) -> tuple[Assessm
     storage errors."""
     artifact = selectors.artifact_named(assessment=assessment, name=name)
     if artifact is None:
-        artifact = report_artifacts_build(assessment=assessment).get(name)
-        reason = _UNBUILDABLE.pop((assessment.pk, name), None)
-        if artifact is None and reason:
-            raise ArtifactUnbuildable(reason)
+        built, unbuildable = _artifacts_build(assessment=assessment)
+        artifact = built.get(name)
+        if artifact is None and name in unbuildable:
+            raise ArtifactUnbuildable(unbuildable[name])
     if artifact is None:
         return None
     return artifact, storage.get_image(key=artifact.storage_key, expected_sha256=artifact.sha256)
@@ -238,8 +244,9 @@ def fhir_bundle(*, assessment: Assessment) -> dict:
     return diagnostic_report_bundle(assessment)
 
 
-def report_artifacts_enqueue(*, assessment: Assessment) -> bool:
-    """Publish the task that builds the assessment's report artifacts (call after it succeeded, on commit).
+def report_artifacts_enqueue(*, assessment: Assessment, queue: str | None = None) -> bool:
+    """Publish the task that builds the assessment's report artifacts (call after it succeeded, on commit), on
+    `queue` (default: Celery's default queue).
 
     A broker outage is not fatal: the download routes build whatever is missing on first request. Returns whether
     the task was published."""
@@ -248,6 +255,7 @@ def report_artifacts_enqueue(*, assessment: Assessment) -> bool:
     try:
         build_report_artifacts.apply_async(
             kwargs={"tenant_id": str(assessment.tenant_id), "assessment_id": str(assessment.id)},
+            queue=queue,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         )

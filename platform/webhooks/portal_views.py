@@ -62,8 +62,13 @@ def endpoint_list(request):
                       _list_context(request, form=form, error=exc.message, error_code=exc.code), status=400)
     except AuditUnavailable:
         return _audit_unavailable()
+    return _secret_once(request, endpoint, secret, created=True)
+
+
+def _secret_once(request, endpoint, secret: str, *, created: bool):
+    """The page that shows a signing secret its only time (201 for a new endpoint); never cached."""
     response = render(request, "webhooks/secret_once.html", {"endpoint": endpoint, "secret": secret,
-                                                             "created": True}, status=201)
+                                                             "created": created}, status=201 if created else 200)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -109,10 +114,7 @@ def endpoint_rotate_secret(request, endpoint_id):
                                                            actor=actor_from_request(request))
     except AuditUnavailable:
         return _audit_unavailable()
-    response = render(request, "webhooks/secret_once.html", {"endpoint": endpoint, "secret": secret,
-                                                             "created": False})
-    response["Cache-Control"] = "no-store"
-    return response
+    return _secret_once(request, endpoint, secret, created=False)
 
 
 @require_http_methods(["POST"])

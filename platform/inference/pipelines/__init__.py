@@ -125,12 +125,6 @@ def downsample_grid(array: np.ndarray, size: int = 48, *, labels: bool = False) 
     return np.round(grid, 3).tolist()
 
 
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=axis, keepdims=True)
-
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))

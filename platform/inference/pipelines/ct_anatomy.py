@@ -1,18 +1,16 @@
 """CT slice anatomy tagging: every axial slice gets a body region; contiguous runs become ranges of the series."""
 from __future__ import annotations
 
-import numpy as np
-
+from inference.measurements.body_regions import REGIONS
 from inference.pipelines import (PipelineContext, PipelineInputError, PipelineOutput, ct_intensity,
-                                 infer_in_batches, resize_stack, softmax)
+                                 infer_in_batches, resize_stack)
 
 MODEL = "ct_anatomy"
 INPUT_SIZE = 256
-REGIONS = ("head", "neck", "chest", "abdomen", "pelvis", "lower_limbs")
 
 
 def run(ctx: PipelineContext) -> PipelineOutput:
-    from inference.measurements.body_regions import merge_body_regions
+    from inference.measurements.body_regions import labels_from_logits, merge_body_regions
 
     series = ctx.series
     if series is None or (series.modality or "").upper() != "CT":
@@ -22,10 +20,8 @@ def run(ctx: PipelineContext) -> PipelineOutput:
     logits = infer_in_batches(ctx.infer, MODEL, {"slices": slices})["region_logits"]
     if logits.shape != (len(volume), len(REGIONS)):
         raise ValueError(f"region_logits has shape {logits.shape}, expected {(len(volume), len(REGIONS))}")
-    probabilities = softmax(logits, axis=1)
-    labels = [REGIONS[i] for i in probabilities.argmax(axis=1)]
-    confidence = probabilities.max(axis=1)
-    merged = merge_body_regions(labels, [float(c) for c in confidence],
+    labels, confidence = labels_from_logits(logits, REGIONS)
+    merged = merge_body_regions(labels, confidence,
                                 [inst.location_mm for inst in series.instances],
                                 [inst.sop_instance_uid for inst in series.instances])
     per_slice = merged.slices

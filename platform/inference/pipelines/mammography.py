@@ -39,8 +39,8 @@ def run(ctx: PipelineContext) -> PipelineOutput:
             lesion["box"] = [source_w - x1, y0, source_w - x0, y1]
     rows = [_lesion_dict(lesion) for lesion in lesions]
     birads = birads_category(lesions)
-    summary = (f"{len(rows)} suspicious region{'s' if len(rows) != 1 else ''}; BI-RADS-style category "
-               f"{birads['category']}." if rows else f"No suspicious region; BI-RADS-style category {birads['category']}.")
+    found = f"{len(rows)} suspicious region{'s' if len(rows) != 1 else ''}" if rows else "No suspicious region"
+    summary = f"{found}; BI-RADS-style category {birads['category']}."
     return PipelineOutput(result={
         "lesions": rows,
         "birads": birads,
