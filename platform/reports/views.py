@@ -93,7 +93,7 @@ class _ReportDownloadView(TenantAPIView):
 
 
 def _documented(operation_id: str, media_type: str, summary: str, *, not_found: tuple[str, ...] = (),
-                description: str = ""):
+                description: str = "", built_from_dicom: bool = False):
     """The view's OpenAPI operation: the file in its media type, and exactly the problems it can answer."""
     body = OpenApiTypes.OBJECT if media_type == FHIR_JSON else OpenApiTypes.BINARY
     # The FHIR Bundle is built on demand: no stored object to miss or fail to read.
@@ -106,6 +106,10 @@ def _documented(operation_id: str, media_type: str, summary: str, *, not_found: 
                    404: Problems("assessment_not_found", *not_found),
                    409: Problems("result_not_ready", description="The assessment has not succeeded (yet): the "
                                                                  "problem's `status` says what it is."),
+                   **({422: Problems("dicom_source_incomplete", description="The source images lack what this DICOM "
+                                                                            "object needs (e.g. a Frame of Reference "
+                                                                            "UID); the other formats are built.")}
+                      if built_from_dicom else {}),
                    503: Problems(*unavailable)}))
 
 
@@ -135,7 +139,7 @@ class ReportHtmlView(_ReportDownloadView):
 
 
 @_documented("assessment_dicom_sr", "application/dicom", "DICOM SR (TID 1500 measurement report)",
-             not_found=("no_dicom_source",),
+             not_found=("no_dicom_source",), built_from_dicom=True,
              description="Only for assessments of DICOM images (`no_dicom_source` otherwise).")
 class DicomSrView(_ReportDownloadView):
     artifact_name = services.SR_NAME
@@ -145,7 +149,7 @@ class DicomSrView(_ReportDownloadView):
 
 
 @_documented("assessment_dicom_seg", "application/dicom", "DICOM Segmentation of the masks",
-             not_found=("no_segmentation",),
+             not_found=("no_segmentation",), built_from_dicom=True,
              description="Only for assessments of DICOM images that produce masks (`no_segmentation` otherwise).")
 class DicomSegView(_ReportDownloadView):
     artifact_name = services.SEG_NAME

@@ -139,3 +139,25 @@ def test_the_same_series_sent_again_answers_its_first_assessment(his_a, s3_serve
     again = _post(his_a, list(reversed(phantom.files)), "ct_anatomy")
     assert first.status_code == 202 and again.status_code == 200, (first.content, again.content)
     assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+
+
+def test_a_segmentation_the_source_cannot_carry_is_a_clear_422_and_the_other_formats_still_come(
+        his_a, celery_worker, s3_server):
+    import io
+
+    import pydicom
+
+    phantom = cine_mr_phantom(phases=4, slices=4, rows=64, columns=64, pixel_spacing=3.0, slice_spacing=10.0)
+    files = []
+    for name, data in phantom.files:  # a scanner that omits the Frame of Reference module (type 1 for MR)
+        dataset = pydicom.dcmread(io.BytesIO(data))
+        del dataset.FrameOfReferenceUID
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=True)
+        files.append((name, buffer.getvalue()))
+    done = _succeeded(his_a, _post(his_a, files, "cardiac_function"))
+
+    seg = his_a.get(f"/api/v1/assessments/{done['id']}/dicom/seg")
+    assert seg.status_code == 422, seg.content[:300]
+    assert seg.json()["code"] == "dicom_source_incomplete"
+    assert his_a.get(f"/api/v1/assessments/{done['id']}/report.pdf").status_code == 200
